@@ -1,0 +1,1 @@
+"""The kiosk: run loop, config, CLI, content choice, billboard page and reports."""

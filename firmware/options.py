@@ -1,0 +1,54 @@
+"""Option decorators shared by the CLI commands (as in sqlite-utils)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SOURCE_HELP = (
+    "Frame source: i2c://1/0x69?fps=10, serial:///dev/ttyUSB0?baud=115200, "
+    "replay:trace.csv?speed=1, or sim:?seed=1. Add rotate=90 or mirror=1 for the mounting."
+)
+
+
+def source_argument(func: F) -> F:
+    return click.argument("source", metavar="SOURCE")(func)
+
+
+def db_option(func: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Content catalogue (SQLite). Default: the kiosk's data directory.",
+    )(func)
+
+
+def model_option(func: F) -> F:
+    return click.option(
+        "--model",
+        "model",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="TFLite model file. Default: the model shipped with heatcast.",
+    )(func)
+
+
+def device_option(func: F) -> F:
+    return click.option(
+        "--device",
+        "device",
+        default=None,
+        metavar="PATH",
+        help="nfcpy reader path: usb, usb:054c:06c1, tty:AMA0:pn532, udp:127.0.0.1:54321.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
