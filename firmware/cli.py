@@ -22,7 +22,7 @@ from heatcast.errors import HeatcastError
 #: command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
     "view": "heatcast.firmware.cli_sensor:view",
-    "record": "heatcast.firmware.cli_sensor:record",
+    "record": "heatcast.firmware.cli_record:record",
     "snapshot": "heatcast.firmware.cli_sensor:snapshot",
     "sim": "heatcast.firmware.cli_sim:sim",
     "replay": "heatcast.firmware.cli_classify:replay",
