@@ -1,0 +1,941 @@
+"""The content catalogue: a SQLite file of YouTube items, their targeting, and impressions.
+
+Access goes through sqlite-utils. The schema is built by numbered
+:class:`Migrations` steps recorded in ``PRAGMA user_version``, so a catalogue
+written by an older heatcast upgrades in place when opened. The file runs in WAL
+mode (the kiosk reads while the CLI writes) with foreign keys on, and every
+change touching more than one row happens in one ``BEGIN IMMEDIATE``
+transaction: an import killed halfway leaves the catalogue as it was.
+
+An impression records what was shown to which coarse audience bucket and how
+long it held attention; never a person, a track or a frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from heatcast.classify.audience import MAX_COUNT, Audience, Bucket
+from heatcast.errors import ContentError
+from heatcast.firmware.urls import normalise_url
+from heatcast.sensor.trace import ORIENTATIONS, POSTURES
+
+log = logging.getLogger(__name__)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Learned evidence per (bucket, item) is capped so old habits fade and the bandit keeps exploring.
+MAX_EVIDENCE = 200.0
+#: An impression counts as a "hit" when someone faced the screen at least this long.
+HIT_FACING_S = 2.0
+
+
+def default_db_path() -> Path:
+    """The kiosk's catalogue: ``$HEATCAST_DATA_DIR/content.db`` or ``~/.local/share/heatcast/content.db``."""
+    data_dir = os.environ.get("HEATCAST_DATA_DIR")
+    base = Path(data_dir) if data_dir else Path.home() / ".local" / "share" / "heatcast"
+    return base / "content.db"
+
+
+def bundled_catalogue_path() -> Path:
+    """The catalogue shipped with heatcast (read it, copy it; never write it)."""
+    return Path(str(resources.files("heatcast") / "content.db"))
+
+
+# --------------------------------------------------------------------------- items
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in re.split(r"[;,]", text or "") if part.strip()]
+
+
+def _parse_time(text: str, what: str) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match or int(match.group(1)) > 24 or int(match.group(2)) > 59:
+        raise ContentError(f"{what} {text!r} is not a time of day; write HH:MM such as 09:00")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if hours == 24:
+        if minutes:
+            raise ContentError(f"{what} {text!r} is past 24:00; write HH:MM such as 23:30")
+        return time(23, 59, 59)
+    return time(hours, minutes)
+
+
+def _parse_date(text: str | None, what: str) -> date | None:
+    if not text or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ContentError(f"{what} {text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _choices(text: str | Sequence[str] | None, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+    values = _split(text) if isinstance(text, str) or text is None else [v.strip() for v in text]
+    out = []
+    for value in values:
+        low = value.lower()
+        if low in ("any", "all", "*"):
+            return ()
+        if low not in allowed:
+            raise ContentError(f"{what} {value!r} is not one of {', '.join(allowed)} (or 'any')")
+        if low not in out:
+            out.append(low)
+    # Listing every value is the same as "any"; store it the short way.
+    return () if set(out) == set(allowed) else tuple(sorted(out, key=allowed.index))
+
+
+@dataclass(frozen=True, slots=True)
+class Targeting:
+    """Who an item is for. Empty postures/orientations mean "any". people 0-0 is the attract loop."""
+
+    people_min: int = 1
+    people_max: int = MAX_COUNT
+    postures: tuple[str, ...] = ()
+    orientations: tuple[str, ...] = ()
+    min_dwell_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.people_min <= self.people_max <= MAX_COUNT:
+            raise ContentError(
+                f"people {self.people_min}-{self.people_max} is not a range within 0-{MAX_COUNT} "
+                f"({MAX_COUNT} means {MAX_COUNT} or more); write e.g. 1-2"
+            )
+        _choices(self.postures, POSTURES, "posture")
+        _choices(self.orientations, ORIENTATIONS, "orientation")
+        if not 0 <= self.min_dwell_s <= 3600:
+            raise ContentError(f"minimum dwell {self.min_dwell_s} s must be 0..3600 seconds")
+
+    @property
+    def attract(self) -> bool:
+        """True for items shown when nobody is there."""
+        return self.people_max == 0
+
+    @property
+    def people(self) -> str:
+        return f"{self.people_min}-{self.people_max}"
+
+    @classmethod
+    def parse(
+        cls,
+        people: str | None = None,
+        postures: str | Sequence[str] | None = None,
+        orientations: str | Sequence[str] | None = None,
+        min_dwell_s: float | str | None = None,
+    ) -> Targeting:
+        """Build from the CLI/CSV text forms: ``people="1-2"``, ``postures="standing,sitting"``."""
+        low, high = 1, MAX_COUNT
+        if people is not None and str(people).strip():
+            match = re.fullmatch(r"\s*(\d+)\s*(?:[-–]\s*(\d+)\+?)?\s*\+?\s*", str(people))
+            if not match:
+                raise ContentError(f"people {people!r} is not a count or range; write e.g. 1, 1-2 or 0-0")
+            low = int(match.group(1))
+            high = int(match.group(2)) if match.group(2) else low
+            if str(people).strip().endswith("+"):
+                high = MAX_COUNT
+            high = min(high, MAX_COUNT) if low <= MAX_COUNT else high
+        try:
+            dwell = float(min_dwell_s) if min_dwell_s not in (None, "") else 0.0
+        except ValueError:
+            raise ContentError(f"minimum dwell {min_dwell_s!r} is not a number of seconds") from None
+        return cls(
+            low,
+            high,
+            _choices(postures, POSTURES, "posture"),
+            _choices(orientations, ORIENTATIONS, "orientation"),
+            dwell,
+        )
+
+    def matches(self, audience: Audience) -> bool:
+        if not self.people_min <= audience.count <= self.people_max:
+            return False
+        if audience.count == 0:
+            return True
+        if self.postures and audience.posture is not None and audience.posture not in self.postures:
+            return False
+        if (
+            self.orientations
+            and audience.orientation is not None
+            and audience.orientation not in self.orientations
+        ):
+            return False
+        return audience.dwell_s >= self.min_dwell_s
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When an item may run. Empty days mean every day; no hours mean all day.
+
+    A window such as 22:00-02:00 passes midnight: its early-morning part belongs
+    to the day it started on (Friday 22:00-02:00 runs into Saturday morning).
+    Dates are inclusive.
+    """
+
+    days: tuple[int, ...] = ()
+    time_from: time | None = None
+    time_to: time | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def __post_init__(self) -> None:
+        if any(not 0 <= d <= 6 for d in self.days):
+            raise ContentError("days must be 0 (Monday) .. 6 (Sunday)")
+        if (self.time_from is None) != (self.time_to is None):
+            raise ContentError("hours need both a start and an end, e.g. 09:00-18:00")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ContentError(f"start date {self.date_from} is after end date {self.date_to}")
+
+    @classmethod
+    def parse(
+        cls,
+        days: str | None = None,
+        hours: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+    ) -> Schedule:
+        """Build from text: ``days="mon-fri,sun"``, ``hours="22:00-02:00"``, ISO dates."""
+        day_set: list[int] = []
+        for part in _split(days):
+            low = part.lower()
+            if low in ("any", "all", "daily", "*"):
+                day_set = list(range(7))
+                break
+            first, dash, last = low.partition("-")
+            try:
+                a = DAYS.index(first[:3])
+                b = DAYS.index(last[:3]) if dash else a
+            except ValueError:
+                raise ContentError(
+                    f"days {part!r} is not a day or range of days; write e.g. mon-fri,sun"
+                ) from None
+            span = range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)]
+            day_set.extend(d for d in span if d not in day_set)
+        time_from = time_to = None
+        if hours and hours.strip() and hours.strip().lower() not in ("any", "all"):
+            first, dash, last = hours.partition("-")
+            if not dash:
+                raise ContentError(f"hours {hours!r} is not a window; write HH:MM-HH:MM such as 09:00-18:00")
+            time_from, time_to = _parse_time(first, "hours start"), _parse_time(last, "hours end")
+        return cls(
+            () if len(day_set) == 7 else tuple(sorted(day_set)),
+            time_from,
+            time_to,
+            _parse_date(start_date, "start date"),
+            _parse_date(end_date, "end date"),
+        )
+
+    @property
+    def days_text(self) -> str:
+        return ",".join(DAYS[d] for d in self.days)
+
+    @property
+    def hours_text(self) -> str:
+        if self.time_from is None or self.time_to is None:
+            return ""
+        return f"{self.time_from:%H:%M}-{self.time_to:%H:%M}"
+
+    def matches(self, now: datetime) -> bool:
+        today = now.date()
+        if self.date_from and today < self.date_from:
+            return False
+        if self.date_to and today > self.date_to:
+            return False
+        day = now.weekday()
+        if self.time_from is not None and self.time_to is not None:
+            clock = now.time().replace(tzinfo=None)
+            if self.time_from <= self.time_to:
+                if not self.time_from <= clock < self.time_to:
+                    return False
+            elif clock >= self.time_from:
+                pass
+            elif clock < self.time_to:
+                day = (day - 1) % 7
+            else:
+                return False
+        return not self.days or day in self.days
+
+
+@dataclass(frozen=True, slots=True)
+class ContentItem:
+    """One piece of content. ``url`` is stored normalised (see :mod:`heatcast.firmware.urls`)."""
+
+    id: int | None
+    title: str
+    url: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    targeting: Targeting = field(default_factory=Targeting)
+    schedule: Schedule = field(default_factory=Schedule)
+    weight: float = 1.0
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.title.strip():
+            raise ContentError("an item needs a title")
+        if not 0 <= self.weight <= 1000:
+            raise ContentError(f"weight {self.weight} must be between 0 and 1000")
+
+    def matches(self, audience: Audience, now: datetime) -> bool:
+        return self.active and self.targeting.matches(audience) and self.schedule.matches(now)
+
+    def to_row(self) -> dict[str, Any]:
+        t, s = self.targeting, self.schedule
+        row: dict[str, Any] = {
+            "title": self.title,
+            "url": self.url,
+            "description": self.description,
+            "tags": json.dumps(list(self.tags), ensure_ascii=False),
+            "people_min": t.people_min,
+            "people_max": t.people_max,
+            "postures": ",".join(t.postures),
+            "orientations": ",".join(t.orientations),
+            "min_dwell_s": t.min_dwell_s,
+            "days": s.days_text,
+            "time_from": f"{s.time_from:%H:%M:%S}" if s.time_from else None,
+            "time_to": f"{s.time_to:%H:%M:%S}" if s.time_to else None,
+            "date_from": s.date_from.isoformat() if s.date_from else None,
+            "date_to": s.date_to.isoformat() if s.date_to else None,
+            "weight": self.weight,
+            "active": int(self.active),
+        }
+        if self.id is not None:
+            row["id"] = self.id
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ContentItem:
+        return cls(
+            id=row["id"],
+            title=row["title"],
+            url=row["url"],
+            description=row["description"] or "",
+            tags=tuple(json.loads(row["tags"] or "[]")),
+            targeting=Targeting(
+                row["people_min"],
+                row["people_max"],
+                tuple(_split(row["postures"])),
+                tuple(_split(row["orientations"])),
+                row["min_dwell_s"] or 0.0,
+            ),
+            schedule=Schedule(
+                tuple(DAYS.index(d) for d in _split(row["days"])),
+                time.fromisoformat(row["time_from"]) if row["time_from"] else None,
+                time.fromisoformat(row["time_to"]) if row["time_to"] else None,
+                date.fromisoformat(row["date_from"]) if row["date_from"] else None,
+                date.fromisoformat(row["date_to"]) if row["date_to"] else None,
+            ),
+            weight=row["weight"],
+            active=bool(row["active"]),
+        )
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        title: str | None = None,
+        *,
+        description: str = "",
+        tags: Iterable[str] = (),
+        targeting: Targeting | None = None,
+        schedule: Schedule | None = None,
+        weight: float = 1.0,
+        active: bool = True,
+        allow_domains: Iterable[str] = (),
+    ) -> ContentItem:
+        """A new item with its URL checked and normalised by the URL policy."""
+        normal = normalise_url(url, allow_domains)
+        return cls(
+            None,
+            (title or "").strip() or normal,
+            normal,
+            description.strip(),
+            tuple(t.strip() for t in tags if t.strip()),
+            targeting or Targeting(),
+            schedule or Schedule(),
+            float(weight),
+            active,
+        )
+
+
+def bucket_key(bucket: Bucket) -> str:
+    """A bucket as stored: ``"1|standing|facing"``; missing parts are empty."""
+    count, posture, orientation = bucket
+    return f"{count}|{posture or ''}|{orientation or ''}"
+
+
+def parse_bucket(key: str) -> Bucket:
+    count, posture, orientation = key.split("|")
+    return (int(count), posture or None, orientation or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Impression:
+    """One showing: what, to which audience bucket, for how long and how well it held attention."""
+
+    content_id: int
+    count: int
+    posture: str | None
+    orientation: str | None
+    start: datetime
+    end: datetime
+    dwell_s: float
+    facing_s: float
+    stayed: bool
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ContentError(f"impression ends ({self.end}) before it starts ({self.start})")
+        if not 0 <= self.count <= MAX_COUNT:
+            raise ContentError(f"impression count {self.count} must be 0..{MAX_COUNT}")
+        if self.dwell_s < 0 or self.facing_s < 0:
+            raise ContentError("impression dwell and facing seconds must not be negative")
+
+    @classmethod
+    def from_audience(
+        cls, content_id: int, audience: Audience, start: datetime, end: datetime, stayed: bool
+    ) -> Impression:
+        """From the audience seen at the end of a showing."""
+        shown = (end - start).total_seconds()
+        return cls(
+            content_id,
+            audience.count,
+            audience.posture,
+            audience.orientation,
+            start,
+            end,
+            min(audience.dwell_s, shown),
+            min(audience.facing_s, shown),
+            stayed,
+        )
+
+    @property
+    def bucket(self) -> Bucket:
+        return (self.count, self.posture, self.orientation)
+
+    @property
+    def shown_s(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    @property
+    def reward(self) -> float:
+        """How well it held attention, 0..1: the share of the showing someone faced the screen."""
+        return max(0.0, min(1.0, self.facing_s / max(self.shown_s, 1e-3)))
+
+
+def _stamp(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- migrations
+
+Step = Callable[[sqlite_utils.Database], None]
+
+
+class Migrations:
+    """Numbered schema steps; ``PRAGMA user_version`` holds the last one applied.
+
+    Each step runs in its own transaction together with the version bump, so a
+    crash mid-upgrade leaves the file at the previous version, never between.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, str, Step]] = []
+
+    def __call__(self, func: Step) -> Step:
+        self.steps.append((len(self.steps) + 1, func.__name__, func))
+        return func
+
+    @property
+    def latest(self) -> int:
+        return len(self.steps)
+
+    @staticmethod
+    def version(db: sqlite_utils.Database) -> int:
+        return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def apply(self, db: sqlite_utils.Database, target: int | None = None) -> list[str]:
+        """Bring ``db`` up to ``target`` (default: latest); returns the step names applied."""
+        target = self.latest if target is None else target
+        applied = []
+        for number, name, step in self.steps:
+            if number > target or number <= self.version(db):
+                continue
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.version(db) < number:  # another process may have just done it
+                    step(db)
+                    db.conn.execute(f"PRAGMA user_version = {number}")
+                    applied.append(name)
+                db.conn.execute("COMMIT")
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.execute("ROLLBACK")
+                raise
+            log.info("catalogue migration %d (%s) applied", number, name)
+        return applied
+
+
+migrations = Migrations()
+
+
+@migrations
+def create_items(db: sqlite_utils.Database) -> None:
+    """v1 (heatcast 0.0): items with audience targeting; tags were comma-separated text."""
+    db.table("items").create(
+        {
+            "id": int,
+            "title": str,
+            "url": str,
+            "description": str,
+            "tags": str,
+            "people_min": int,
+            "people_max": int,
+            "postures": str,
+            "orientations": str,
+            "weight": float,
+            "active": int,
+        },
+        pk="id",
+        not_null={"title", "url", "people_min", "people_max", "weight", "active"},
+        defaults={
+            "description": "",
+            "tags": "",
+            "postures": "",
+            "orientations": "",
+            "weight": 1.0,
+            "active": 1,
+        },
+    )
+    db.table("items").create_index(["url"], unique=True)
+
+
+@migrations
+def add_schedule_and_dwell(db: sqlite_utils.Database) -> None:
+    """v2: minimum dwell, days/hours/dates schedule; tags become a JSON list."""
+    items = db.table("items")
+    assert isinstance(items, sqlite_utils.db.Table)
+    items.add_column("min_dwell_s", float, not_null_default=0.0)
+    items.add_column("days", str, not_null_default="")
+    for column in ("time_from", "time_to", "date_from", "date_to"):
+        items.add_column(column, str)
+    for row_id, tags in db.conn.execute("SELECT id, tags FROM items").fetchall():
+        db.conn.execute("UPDATE items SET tags = ? WHERE id = ?", (json.dumps(_split(tags)), row_id))
+
+
+@migrations
+def add_impressions(db: sqlite_utils.Database) -> None:
+    """v3: impressions and the learned engagement per (audience bucket, item)."""
+    db.table("impressions").create(
+        {
+            "id": int,
+            "content_id": int,
+            "count": int,
+            "posture": str,
+            "orientation": str,
+            "start": str,
+            "end": str,
+            "dwell_s": float,
+            "facing_s": float,
+            "stayed": int,
+        },
+        pk="id",
+        not_null={"content_id", "count", "start", "end", "dwell_s", "facing_s", "stayed"},
+        foreign_keys=[("content_id", "items", "id")],
+    )
+    db.table("engagement").create(
+        {"bucket": str, "content_id": int, "alpha": float, "beta": float, "shown": int},
+        pk=("bucket", "content_id"),
+        not_null={"alpha", "beta", "shown"},
+        foreign_keys=[("content_id", "items", "id")],
+    )
+
+
+@migrations
+def add_revisions_and_indexes(db: sqlite_utils.Database) -> None:
+    """v4: change counters (so choosers refresh) and indexes for choosing and reports."""
+    db.table("meta").create({"key": str, "value": int}, pk="key", not_null={"value"})
+    db.table("meta").insert_all([{"key": "items_rev", "value": 0}, {"key": "engagement_rev", "value": 0}])
+    for table, key in (("items", "items_rev"), ("engagement", "engagement_rev")):
+        for action in ("INSERT", "UPDATE", "DELETE"):
+            db.conn.execute(
+                f"CREATE TRIGGER {table}_{action.lower()}_rev AFTER {action} ON {table} "
+                f"BEGIN UPDATE meta SET value = value + 1 WHERE key = '{key}'; END"
+            )
+    db.table("items").create_index(["active", "people_min", "people_max"])
+    db.table("impressions").create_index(["start"])
+    db.table("impressions").create_index(["content_id"])
+    db.table("engagement").create_index(["content_id"])
+
+
+# --------------------------------------------------------------------------- catalogue
+
+_FIX_CORRUPT = (
+    "restore it from a backup, or delete it and heatcast copies the shipped catalogue again "
+    "(re-import your own items with `heatcast content import`)"
+)
+
+
+def _explain(path: Path, exc: sqlite3.Error, doing: str) -> ContentError:
+    """One clear ContentError for a SQLite failure, naming the file and the fix."""
+    text = str(exc).lower()
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return ContentError(f"{path} is corrupt ({exc}) while {doing}: {_FIX_CORRUPT}")
+    if "locked" in text or "busy" in text:
+        return ContentError(
+            f"{path} is locked by another program writing to it ({doing}); "
+            "wait for it to finish or stop it, then retry"
+        )
+    if "full" in text:
+        return ContentError(f"no room to write {path} ({exc}) while {doing}: free some disk space")
+    if "readonly" in text or "read-only" in text:
+        return ContentError(f"{path} is read-only ({doing}); check the file's permissions or use --db")
+    if "unable to open" in text:
+        return ContentError(
+            f"cannot open {path} ({exc}); check that its folder exists and is writable, or use --db"
+        )
+    return ContentError(f"{path}: {exc} while {doing}")
+
+
+class Catalogue:
+    """A content catalogue file. Thread-safe; every multi-row change is one transaction."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        busy_timeout_s: float = 5.0,
+        retries: int = 2,
+        create: bool = True,
+        readonly: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.retries = retries
+        self._lock = threading.RLock()
+        self._full_logged = False
+        if not self.path.exists() and (readonly or not create):
+            raise ContentError(f"catalogue {self.path} does not exist; check the path or use --db")
+        if self.path.exists() and self.path.is_dir():
+            raise ContentError(f"{self.path} is a folder, not a catalogue file; give a file path with --db")
+        try:
+            if readonly:
+                conn = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=busy_timeout_s, check_same_thread=False
+                )
+            else:
+                conn = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc, "opening it") from None
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        try:
+            self._prepare(readonly)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _explain(self.path, exc, "opening it") from None
+        except ContentError:
+            conn.close()
+            raise
+
+    def _prepare(self, readonly: bool) -> None:
+        conn = self.db.conn
+        conn.execute("PRAGMA foreign_keys = ON")
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise ContentError(f"{self.path} is corrupt (integrity check: {check}): {_FIX_CORRUPT}")
+        version = Migrations.version(self.db)
+        tables = set(self.db.table_names())
+        if version == 0 and tables - {"sqlite_sequence"}:
+            hint = (
+                f"; to bring its items in, run `heatcast content import {self.path}`"
+                if "youtube_urls" in tables
+                else ""
+            )
+            raise ContentError(
+                f"{self.path} is an SQLite file but not a heatcast catalogue "
+                f"(it holds {', '.join(sorted(tables))}){hint}"
+            )
+        if version > migrations.latest:
+            raise ContentError(
+                f"{self.path} was written by a newer heatcast (schema {version}, this one knows "
+                f"{migrations.latest}); upgrade heatcast or use another --db"
+            )
+        if readonly:
+            if version < migrations.latest:
+                raise ContentError(f"{self.path} has an old schema; open it writable once to upgrade it")
+            return
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._retry(lambda: self.db.enable_wal(), "switching it to WAL mode")
+        self._retry(lambda: migrations.apply(self.db), "upgrading its schema")
+
+    @classmethod
+    def open_or_copy(cls, path: Path | None = None, **kwargs: Any) -> Catalogue:
+        """Open the kiosk's catalogue, first copying the shipped one there if it does not exist yet."""
+        path = Path(path) if path is not None else default_db_path()
+        if not path.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".content-", suffix=".db", dir=path.parent)
+                os.close(fd)
+                shutil.copyfile(bundled_catalogue_path(), tmp)
+                os.replace(tmp, path)  # atomic: a crash never leaves half a catalogue
+            except OSError as exc:
+                raise ContentError(
+                    f"cannot create {path} ({exc}); check the data folder's permissions"
+                ) from None
+            log.info("copied the shipped catalogue to %s", path)
+        return cls(path, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> Catalogue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing
+
+    def _retry(self, action: Callable[[], Any], doing: str) -> Any:
+        """Run ``action``; on "database is locked" (after the busy timeout) try again, then explain."""
+        for attempt in range(self.retries + 1):
+            try:
+                with self._lock:
+                    return action()
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" in text or "busy" in text) and attempt < self.retries:
+                    log.warning("%s is locked (%s); retrying", self.path, doing)
+                    _time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise _explain(self.path, exc, doing) from None
+            except sqlite3.Error as exc:
+                raise _explain(self.path, exc, doing) from None
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        """One ``BEGIN IMMEDIATE`` transaction: takes the write lock up front so it never deadlocks."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def revision(self) -> tuple[int, int]:
+        """(items revision, engagement revision): they change whenever anyone changes either."""
+
+        def read() -> tuple[int, int]:
+            rows = dict(self.db.conn.execute("SELECT key, value FROM meta").fetchall())
+            return int(rows["items_rev"]), int(rows["engagement_rev"])
+
+        result: tuple[int, int] = self._retry(read, "reading it")
+        return result
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query as dicts."""
+
+        def run() -> list[dict[str, Any]]:
+            cursor = self.db.conn.execute(sql, tuple(params))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        result: list[dict[str, Any]] = self._retry(run, "reading it")
+        return result
+
+    # -- items
+
+    def items(self, *, active_only: bool = False) -> list[ContentItem]:
+        where = " WHERE active = 1" if active_only else ""
+        try:
+            return [ContentItem.from_row(r) for r in self.query(f"SELECT * FROM items{where} ORDER BY id")]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ContentError(
+                f"{self.path} holds an item that cannot be read ({exc}): {_FIX_CORRUPT}"
+            ) from None
+
+    def count(self) -> int:
+        return int(self.query("SELECT count(*) AS n FROM items")[0]["n"])
+
+    def get(self, item_id: int) -> ContentItem:
+        rows = self.query("SELECT * FROM items WHERE id = ?", (item_id,))
+        if not rows:
+            raise ContentError(
+                f"there is no item {item_id} in {self.path}; `heatcast content list` shows the ids"
+            )
+        return ContentItem.from_row(rows[0])
+
+    def add(self, item: ContentItem) -> ContentItem:
+        """Insert one item; refuses a URL that is already in the catalogue."""
+
+        def insert() -> int:
+            with self._write() as db:
+                same = db.conn.execute("SELECT id FROM items WHERE url = ?", (item.url,)).fetchone()
+                if same:
+                    raise ContentError(
+                        f"{item.url} is already item {same[0]}; remove it first or change that item"
+                    )
+                row = item.to_row()
+                row.pop("id", None)
+                cursor = db.conn.execute(
+                    f"INSERT INTO items ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()),
+                )
+                return int(cursor.lastrowid or 0)
+
+        return replace(item, id=self._retry(insert, f"adding {item.url}"))
+
+    def upsert_many(
+        self, items: Sequence[ContentItem], progress: Callable[[int], None] | None = None
+    ) -> tuple[int, int]:
+        """Add or replace (by URL) all ``items`` in ONE transaction; returns (added, updated)."""
+
+        def write() -> tuple[int, int]:
+            added = updated = 0
+            with self._write() as db:
+                existing = dict(db.conn.execute("SELECT url, id FROM items").fetchall())
+                for number, item in enumerate(items, 1):
+                    row = item.to_row()
+                    row.pop("id", None)
+                    if item.url in existing:
+                        sets = ", ".join(f"{k} = ?" for k in row)
+                        db.conn.execute(
+                            f"UPDATE items SET {sets} WHERE id = ?", (*row.values(), existing[item.url])
+                        )
+                        updated += 1
+                    else:
+                        cursor = db.conn.execute(
+                            f"INSERT INTO items ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                            tuple(row.values()),
+                        )
+                        existing[item.url] = cursor.lastrowid
+                        added += 1
+                    if progress is not None and number % 1000 == 0:
+                        progress(number)
+            return added, updated
+
+        result: tuple[int, int] = self._retry(write, "importing items")
+        return result
+
+    def set_active(self, item_id: int, active: bool) -> None:
+        self.get(item_id)
+        self._retry(
+            lambda: self.db.execute("UPDATE items SET active = ? WHERE id = ?", (int(active), item_id)),
+            "changing an item",
+        )
+
+    def remove(self, item_id: int) -> ContentItem:
+        """Delete an item with its impressions and learned engagement (one transaction)."""
+        item = self.get(item_id)
+
+        def delete() -> None:
+            with self._write() as db:
+                db.conn.execute("DELETE FROM impressions WHERE content_id = ?", (item_id,))
+                db.conn.execute("DELETE FROM engagement WHERE content_id = ?", (item_id,))
+                db.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+
+        self._retry(delete, f"removing item {item_id}")
+        return item
+
+    # -- impressions and learning
+
+    def record_impression(self, impression: Impression) -> bool:
+        """Store one impression and update the learned engagement, together.
+
+        Never raises for a full disk or a locked or broken file: the kiosk must
+        keep showing content. Logs one clear error (once per run of failures)
+        and returns False instead.
+        """
+        key = bucket_key(impression.bucket)
+        reward = impression.reward
+
+        def write() -> None:
+            with self._write() as db:
+                db.conn.execute(
+                    "INSERT INTO impressions (content_id, count, posture, orientation, start, end, "
+                    "dwell_s, facing_s, stayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        impression.content_id,
+                        impression.count,
+                        impression.posture,
+                        impression.orientation,
+                        _stamp(impression.start),
+                        _stamp(impression.end),
+                        round(impression.dwell_s, 2),
+                        round(impression.facing_s, 2),
+                        int(impression.stayed),
+                    ),
+                )
+                if impression.count == 0:
+                    return  # nobody there: nothing to learn about attention
+                row = db.conn.execute(
+                    "SELECT alpha, beta, shown FROM engagement WHERE bucket = ? AND content_id = ?",
+                    (key, impression.content_id),
+                ).fetchone()
+                alpha, beta, shown = row if row else (1.0, 1.0, 0)
+                alpha, beta = alpha + reward, beta + (1.0 - reward)
+                if alpha + beta > MAX_EVIDENCE:
+                    scale = MAX_EVIDENCE / (alpha + beta)
+                    alpha, beta = alpha * scale, beta * scale
+                db.conn.execute(
+                    "INSERT OR REPLACE INTO engagement (bucket, content_id, alpha, beta, shown) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (key, impression.content_id, alpha, beta, shown + 1),
+                )
+
+        try:
+            self._retry(write, "recording an impression")
+        except ContentError as exc:
+            if not self._full_logged:
+                log.error("impression not recorded: %s", exc)
+                self._full_logged = True
+            return False
+        if self._full_logged:
+            log.warning("impressions are being recorded again in %s", self.path)
+        self._full_logged = False
+        return True
+
+    def engagement(self, bucket: Bucket) -> dict[int, tuple[float, float]]:
+        """Learned Beta(alpha, beta) per item id for one audience bucket."""
+        rows = self.query(
+            "SELECT content_id, alpha, beta FROM engagement WHERE bucket = ?", (bucket_key(bucket),)
+        )
+        return {r["content_id"]: (r["alpha"], r["beta"]) for r in rows}
+
+    def purge(self, retention_days: float, now: datetime | None = None) -> int:
+        """Delete impressions older than ``retention_days``; returns how many went."""
+        if retention_days < 0:
+            raise ContentError(f"retention of {retention_days} days must not be negative")
+        cutoff = _stamp((now or datetime.now()) - timedelta(days=retention_days))
+
+        def delete() -> int:
+            with self._write() as db:
+                return int(db.conn.execute("DELETE FROM impressions WHERE start < ?", (cutoff,)).rowcount)
+
+        removed: int = self._retry(delete, "purging old impressions")
+        if removed:
+            log.info("purged %d impressions older than %s", removed, cutoff)
+        return removed

@@ -1,0 +1,292 @@
+"""Choosing what to show: targeting, schedule, weight and a Thompson-sampling bandit.
+
+The chooser keeps an in-memory index of the active items (numpy arrays), rebuilt
+only when the catalogue's item revision changes (a trigger counts every change,
+by any process). Per audience bucket it keeps the matching items sorted by their
+minimum dwell, and per minute of the clock the ones whose schedule matches, so a
+choice among 100,000 items is a slice, one random draw per candidate and an argmax.
+
+Ranking: ``weight x sample`` where the sample comes from the item's learned
+Beta(alpha, beta) for this audience bucket (Beta(1, 1) before it has been shown
+to that bucket). Sampling instead of taking the mean keeps exploring.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import numpy as np
+import numpy.typing as npt
+
+from heatcast.classify.audience import Audience, Bucket
+from heatcast.errors import ContentError
+from heatcast.firmware.catalogue import DAYS, Catalogue, ContentItem, _split
+from heatcast.sensor.trace import ORIENTATIONS, POSTURES
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+_ALL_DAYS = 0x7F
+_ANY3 = 0b111
+_NO_DATE_LOW, _NO_DATE_HIGH = 0, 10**7
+
+
+def _seconds(text: str | None) -> int:
+    if not text:
+        return -1
+    moment = time.fromisoformat(text)
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _bits(values: str | None, names: tuple[str, ...]) -> int:
+    parts = _split(values)
+    return sum(1 << names.index(p) for p in parts if p in names) if parts else _ANY3
+
+
+@dataclass
+class _Index:
+    """Columns of the active items, position-aligned."""
+
+    ids: IntArray
+    people_min: npt.NDArray[np.int8]
+    people_max: npt.NDArray[np.int8]
+    postures: npt.NDArray[np.uint8]
+    orientations: npt.NDArray[np.uint8]
+    min_dwell: npt.NDArray[np.float64]
+    days: npt.NDArray[np.uint8]
+    t_from: npt.NDArray[np.int32]
+    t_to: npt.NDArray[np.int32]
+    d_from: npt.NDArray[np.int32]
+    d_to: npt.NDArray[np.int32]
+    weight: npt.NDArray[np.float64]
+
+    @classmethod
+    def load(cls, catalogue: Catalogue) -> _Index:
+        rows = catalogue.db.conn.execute(
+            "SELECT id, people_min, people_max, postures, orientations, min_dwell_s, days, "
+            "time_from, time_to, date_from, date_to, weight FROM items WHERE active = 1 ORDER BY id"
+        ).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 12
+
+        def day_mask(text: str | None) -> int:
+            parts = _split(text)
+            return sum(1 << DAYS.index(d) for d in parts) if parts else _ALL_DAYS
+
+        def ordinal(text: str | None, default: int) -> int:
+            return date.fromisoformat(text).toordinal() if text else default
+
+        return cls(
+            ids=np.array(cols[0], dtype=np.int64),
+            people_min=np.array(cols[1], dtype=np.int8),
+            people_max=np.array(cols[2], dtype=np.int8),
+            postures=np.array([_bits(v, POSTURES) for v in cols[3]], dtype=np.uint8),
+            orientations=np.array([_bits(v, ORIENTATIONS) for v in cols[4]], dtype=np.uint8),
+            min_dwell=np.array([v or 0.0 for v in cols[5]], dtype=np.float64),
+            days=np.array([day_mask(v) for v in cols[6]], dtype=np.uint8),
+            t_from=np.array([_seconds(v) for v in cols[7]], dtype=np.int32),
+            t_to=np.array([_seconds(v) for v in cols[8]], dtype=np.int32),
+            d_from=np.array([ordinal(v, _NO_DATE_LOW) for v in cols[9]], dtype=np.int32),
+            d_to=np.array([ordinal(v, _NO_DATE_HIGH) for v in cols[10]], dtype=np.int32),
+            weight=np.array(cols[11], dtype=np.float64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def targeted(self, bucket: Bucket, strict: bool = True) -> npt.NDArray[np.bool_]:
+        """Items whose targeting admits this bucket (dwell is checked per choice)."""
+        count, posture, orientation = bucket
+        mask = (self.people_min <= count) & (count <= self.people_max)
+        if count > 0 and strict:
+            if posture is not None:
+                mask &= (self.postures & (1 << POSTURES.index(posture))) != 0
+            if orientation is not None:
+                mask &= (self.orientations & (1 << ORIENTATIONS.index(orientation))) != 0
+        return mask
+
+    def scheduled(self, now: datetime) -> npt.NDArray[np.bool_]:
+        """Items whose schedule admits this moment (windows may pass midnight)."""
+        clock = now.hour * 3600 + now.minute * 60 + now.second
+        today = now.weekday()
+        on_today = (self.days & (1 << today)) != 0
+        on_yesterday = (self.days & (1 << ((today - 1) % 7))) != 0
+        windowed = self.t_from >= 0
+        plain = self.t_from <= self.t_to
+        in_plain = (self.t_from <= clock) & (clock < self.t_to) & on_today
+        in_overnight = ((clock >= self.t_from) & on_today) | ((clock < self.t_to) & on_yesterday)
+        timely = np.where(windowed, np.where(plain, in_plain, in_overnight), on_today)
+        day = now.toordinal()
+        result: npt.NDArray[np.bool_] = timely & (self.d_from <= day) & (day <= self.d_to)
+        return result
+
+
+@dataclass
+class _Slot:
+    """The candidates for one (bucket, minute): positions sorted by min dwell, and a lookup."""
+
+    positions: IntArray
+    dwell_sorted: npt.NDArray[np.float64]
+    rank: npt.NDArray[np.int32]  # position -> index in ``positions``, or -1
+
+
+class Chooser:
+    """Picks the item to show for an :class:`Audience` at a local time.
+
+    ``seed`` makes choices reproducible. The same item is not chosen twice in a
+    row while another one matches. With nobody there it falls back to the
+    attract items (targeting people 0-0); with no match at all to any item on
+    schedule, then any active item. Returns None only when there is no active item.
+    """
+
+    def __init__(self, catalogue: Catalogue, seed: int | None = None, *, avoid_repeat: bool = True) -> None:
+        self.catalogue = catalogue
+        self.rng = np.random.default_rng(seed)
+        self.avoid_repeat = avoid_repeat
+        self.last_id: int | None = None
+        self._revision: tuple[int, int] | None = None
+        self._index: _Index | None = None
+        self._targeted: dict[Bucket, IntArray] = {}
+        self._minute: tuple[int, int] | None = None
+        self._scheduled: npt.NDArray[np.bool_] | None = None
+        self._slots: dict[Bucket, _Slot] = {}
+        self._learned: dict[Bucket, tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+        self._items: dict[int, ContentItem] = {}
+
+    # -- keeping the index current
+
+    def refresh(self) -> None:
+        """Reload what changed in the catalogue (cheap when nothing did)."""
+        try:
+            revision = self.catalogue.revision()
+        except ContentError:
+            if self._index is None:
+                raise
+            log.exception("catalogue unreadable; choosing from the last good index")
+            return
+        if self._revision is not None and revision == self._revision:
+            return
+        if self._revision is None or revision[0] != self._revision[0]:
+            with self.catalogue._lock:
+                self._index = _Index.load(self.catalogue)
+            self._targeted.clear()
+            self._items.clear()
+            self._minute = None
+            log.debug("chooser index rebuilt: %d active items", len(self._index))
+        self._slots.clear()
+        self._learned.clear()
+        self._revision = revision
+
+    def _index_now(self) -> _Index:
+        self.refresh()
+        assert self._index is not None
+        return self._index
+
+    def _slot(self, index: _Index, bucket: Bucket, now: datetime) -> _Slot:
+        minute = (now.toordinal(), now.hour * 60 + now.minute)
+        if minute != self._minute:
+            self._minute = minute
+            self._scheduled = index.scheduled(now.replace(second=0, microsecond=0))
+            self._slots.clear()
+        slot = self._slots.get(bucket)
+        if slot is None:
+            targeted = self._targeted.get(bucket)
+            if targeted is None:
+                mask = index.targeted(bucket)
+                found = np.flatnonzero(mask)
+                targeted = found[np.argsort(index.min_dwell[found], kind="stable")]
+                self._targeted[bucket] = targeted
+            assert self._scheduled is not None
+            positions = targeted[self._scheduled[targeted]]
+            rank = np.full(len(index), -1, dtype=np.int32)
+            rank[positions] = np.arange(len(positions), dtype=np.int32)
+            slot = _Slot(positions, index.min_dwell[positions], rank)
+            self._slots[bucket] = slot
+        return slot
+
+    def _learning(
+        self, index: _Index, bucket: Bucket
+    ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        learned = self._learned.get(bucket)
+        if learned is None:
+            stats = self.catalogue.engagement(bucket)
+            ids = np.fromiter(stats, dtype=np.int64, count=len(stats))
+            pos = np.searchsorted(index.ids, ids)
+            pos = np.minimum(pos, max(len(index) - 1, 0))
+            known = (index.ids[pos] == ids) if len(index) else np.zeros(0, dtype=bool)
+            alpha = np.array([stats[int(i)][0] for i in ids], dtype=np.float64)
+            beta = np.array([stats[int(i)][1] for i in ids], dtype=np.float64)
+            learned = (pos[known], alpha[known], beta[known])
+            self._learned[bucket] = learned
+        return learned
+
+    # -- choosing
+
+    def candidates(self, audience: Audience, now: datetime) -> list[int]:
+        """Ids of the items that match this audience and time (no fallback)."""
+        index = self._index_now()
+        slot = self._slot(index, audience.bucket, now)
+        return [int(index.ids[p]) for p in self._eligible(slot, audience)]
+
+    @staticmethod
+    def _eligible(slot: _Slot, audience: Audience) -> IntArray:
+        dwell = audience.dwell_s if audience.count > 0 else float("inf")
+        cut = int(np.searchsorted(slot.dwell_sorted, dwell, side="right"))
+        return slot.positions[:cut]
+
+    def choose(self, audience: Audience, now: datetime) -> ContentItem | None:
+        index = self._index_now()
+        if len(index) == 0:
+            return None
+        slot = self._slot(index, audience.bucket, now)
+        positions = self._eligible(slot, audience)
+        rank = slot.rank
+        if len(positions) == 0:
+            positions, rank = self._fallback(index, audience, now)
+        learned_pos, alpha, beta = self._learning(index, audience.bucket)
+        scores = index.weight[positions] * self.rng.random(len(positions))
+        if len(learned_pos):
+            where = rank[learned_pos]
+            ok = (where >= 0) & (where < len(positions))
+            if ok.any():
+                samples = self.rng.beta(alpha[ok], beta[ok])
+                scores[where[ok]] = index.weight[learned_pos[ok]] * samples
+        best = int(np.argmax(scores))
+        if self.avoid_repeat and len(positions) > 1 and index.ids[positions[best]] == self.last_id:
+            scores[best] = -np.inf
+            best = int(np.argmax(scores))
+        chosen = int(index.ids[positions[best]])
+        self.last_id = chosen
+        return self._item(chosen)
+
+    def _fallback(
+        self, index: _Index, audience: Audience, now: datetime
+    ) -> tuple[IntArray, npt.NDArray[np.int32]]:
+        """No exact match: relax step by step, so something sensible always shows."""
+        assert self._scheduled is not None
+        on_time = self._scheduled
+        count = audience.count
+        steps: list[npt.NDArray[np.bool_]] = []
+        if count > 0:
+            steps.append(index.targeted(audience.bucket, strict=False) & on_time)  # ignore posture/dwell
+            steps.append((index.people_min <= count) & (count <= index.people_max))
+        attract = index.people_min == 0
+        steps += [attract & on_time, attract, on_time, np.ones(len(index), dtype=bool)]
+        for mask in steps:
+            found = np.flatnonzero(mask)
+            if len(found):
+                break
+        rank = np.full(len(index), -1, dtype=np.int32)
+        rank[found] = np.arange(len(found), dtype=np.int32)
+        log.debug("no item matches %s at %s; falling back to %d items", audience.bucket, now, len(found))
+        return found, rank
+
+    def _item(self, item_id: int) -> ContentItem:
+        item = self._items.get(item_id)
+        if item is None:
+            item = self.catalogue.get(item_id)
+            if len(self._items) > 4096:
+                self._items.clear()
+            self._items[item_id] = item
+        return item
