@@ -1,0 +1,515 @@
+"""The kiosk's configuration: one TOML file, checked as a whole at start.
+
+The file is ``--config FILE``, else ``~/.config/heatcast/heatcast.toml``
+(``$XDG_CONFIG_HOME`` honoured), else ``/etc/heatcast/heatcast.toml``, else
+the defaults. ``config-reference.toml`` beside this module lists every key
+with its default; a test keeps the two in step. Environment variables
+``HEATCAST_<SECTION>_<KEY>`` (``HEATCAST_<KEY>`` for top-level keys) override
+the file, so a systemd drop-in or a shell can change one key without editing it.
+
+Every fault is one :class:`~heatcast.errors.ConfigError` that names the key
+and says what is allowed; unknown keys are refused (with a "did you mean"),
+because a misspelt key silently left at its default is the hardest fault to
+find on site.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from heatcast.errors import ConfigError, UsageError
+
+ENV_PREFIX = "HEATCAST_"
+#: Environment names that look like keys but belong to someone else:
+#: the NFC site secret may be given in the environment instead of a file.
+ENV_NOT_KEYS = frozenset({"HEATCAST_NFC_SECRET"})
+LOG_LEVELS = ("debug", "info", "warning", "error")
+NFC_OFF = "off"
+NFC_AUTO = "auto"
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+
+def reference_path() -> Path:
+    """The reference file documenting every key with its default."""
+    return Path(__file__).with_name("config-reference.toml")
+
+
+def user_config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "heatcast" / "heatcast.toml"
+
+
+SYSTEM_CONFIG_PATH = Path("/etc/heatcast/heatcast.toml")
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "share")
+    return Path(base) / "heatcast"
+
+
+# -- the sections -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SensorConfig:
+    source: str = "i2c://1/0x69?fps=10"
+    rotate: int = 0
+    mirror: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    #: None: the model shipped with heatcast.
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentConfig:
+    #: None: ``<data_dir>/content.db``.
+    db: Path | None = None
+    retention_days: int = 90
+    allow_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NfcConfig:
+    device: str = NFC_AUTO
+    protect: bool = True
+    #: None: ``<data_dir>/nfc-secret`` (created, owner-only, when first needed).
+    secret_file: Path | None = None
+    min_interval_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PageConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionConfig:
+    settle_s: float = 2.0
+    dwell_trigger_s: float = 5.0
+    min_show_s: float = 6.0
+    rotate_s: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; ``origin`` is the file it came from, if any."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    log_level: str = "info"
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
+    nfc: NfcConfig = field(default_factory=NfcConfig)
+    page: PageConfig = field(default_factory=PageConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+    origin: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.content.db if self.content.db is not None else self.data_dir / "content.db"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.nfc.secret_file if self.nfc.secret_file is not None else self.data_dir / "nfc-secret"
+
+    @property
+    def nfc_enabled(self) -> bool:
+        return self.nfc.device != NFC_OFF
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The configuration as plain TOML values (for ``doctor --json`` and logs)."""
+        out: dict[str, Any] = {"data_dir": str(self.data_dir), "log_level": self.log_level}
+        for name in SECTIONS:
+            section = getattr(self, name)
+            values: dict[str, Any] = {}
+            for f in fields(section):
+                value = getattr(section, f.name)
+                if isinstance(value, Path):
+                    value = str(value)
+                elif value is None:
+                    value = ""
+                elif isinstance(value, tuple):
+                    value = list(value)
+                values[f.name] = value
+            out[name] = values
+        return out
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "sensor": SensorConfig,
+    "model": ModelConfig,
+    "content": ContentConfig,
+    "nfc": NfcConfig,
+    "page": PageConfig,
+    "decision": DecisionConfig,
+}
+TOP_KEYS = ("data_dir", "log_level")
+
+
+# -- checking one value -----------------------------------------------------------
+
+Checker = Callable[[str, object], object]
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad(key: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"{key} = {_show(value)} is not valid: {key} must be {allowed}")
+
+
+def _string(key: str, value: object, allowed: str = "a string") -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be {allowed}, not {_type_name(value)} ({_show(value)})")
+    if "\x00" in value:
+        raise _bad(key, value, f"{allowed} without NUL characters")
+    return value
+
+
+def _bool(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, not {_type_name(value)} ({_show(value)})")
+    return value
+
+
+def _int_in(low: int, high: int) -> Checker:
+    def check(key: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(
+                f"{key} must be an integer from {low} to {high}, not {_type_name(value)} ({_show(value)})"
+            )
+        if not low <= value <= high:
+            raise _bad(key, value, f"an integer from {low} to {high}")
+        return value
+
+    return check
+
+
+def _float_in(low: float, high: float) -> Checker:
+    def check(key: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"{key} must be a number of seconds from {low:g} to {high:g}, "
+                f"not {_type_name(value)} ({_show(value)})"
+            )
+        number = float(value)
+        if math.isnan(number) or not low <= number <= high:
+            raise _bad(key, value, f"a number from {low:g} to {high:g}")
+        return number
+
+    return check
+
+
+def _one_of(*choices: object) -> Checker:
+    allowed = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in choices)
+
+    def check(key: str, value: object) -> object:
+        if isinstance(value, str):
+            value = value.lower()
+        if isinstance(value, bool) or value not in choices:
+            raise _bad(key, value, f"one of {allowed}")
+        return value
+
+    return check
+
+
+def _path(allow_empty: bool) -> Checker:
+    def check(key: str, value: object) -> Path | None:
+        text = _string(key, value, "a path (a string)")
+        if not text.strip():
+            if allow_empty:
+                return None
+            raise _bad(key, value, "a path")
+        return Path(text).expanduser()
+
+    return check
+
+
+def _source(key: str, value: object) -> str:
+    from heatcast.sensor.sources import parse_source
+
+    text = _string(key, value, "a frame source string")
+    try:
+        parse_source(text)
+    except UsageError as exc:
+        raise ConfigError(f"{key} = {_show(value)} is not valid: {exc}") from None
+    return text
+
+
+def _nfc_device(key: str, value: object) -> str:
+    text = _string(key, value, "'auto', 'off' or an nfcpy reader path").strip()
+    if not text:
+        raise _bad(key, value, "'auto', 'off' or an nfcpy reader path such as 'usb' or 'tty:AMA0:pn532'")
+    if text.lower() in (NFC_AUTO, NFC_OFF):
+        return text.lower()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*(:[^\s:]*)*", text):
+        allowed = "'auto', 'off' or an nfcpy reader path such as 'usb', 'usb:054c:06c1' or 'tty:AMA0:pn532'"
+        raise _bad(key, value, allowed)
+    return text
+
+
+def _host(key: str, value: object) -> str:
+    text = _string(key, value, "a host name or IP address").strip()
+    if not text or not (_HOST_RE.match(text) or _is_ip(text)):
+        raise _bad(key, value, "a host name or IP address such as '127.0.0.1' or '0.0.0.0'")
+    return text
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _domains(key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of domain names, not {_type_name(value)} ({_show(value)})")
+    out = []
+    for item in value:
+        text = _string(key, item, "a list of domain names (strings)").strip().lower()
+        if not text.isascii() or not _HOST_RE.match(text) or "." not in text:
+            raise _bad(key, item, "a list of plain domain names such as 'shop.example'")
+        out.append(text)
+    return tuple(out)
+
+
+#: section ("" for top level) -> key -> checker
+CHECKS: dict[str, dict[str, Checker]] = {
+    "": {"data_dir": _path(allow_empty=False), "log_level": _one_of(*LOG_LEVELS)},
+    "sensor": {"source": _source, "rotate": _one_of(0, 90, 180, 270), "mirror": _bool},
+    "model": {"path": _path(allow_empty=True)},
+    "content": {
+        "db": _path(allow_empty=True),
+        "retention_days": _int_in(1, 36500),
+        "allow_domains": _domains,
+    },
+    "nfc": {
+        "device": _nfc_device,
+        "protect": _bool,
+        "secret_file": _path(allow_empty=True),
+        "min_interval_s": _float_in(0.0, 86400.0),
+    },
+    "page": {"enabled": _bool, "host": _host, "port": _int_in(1, 65535)},
+    "decision": {
+        "settle_s": _float_in(0.0, 600.0),
+        "dwell_trigger_s": _float_in(0.5, 3600.0),
+        "min_show_s": _float_in(0.0, 3600.0),
+        "rotate_s": _float_in(5.0, 86400.0),
+    },
+}
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _all_keys() -> list[str]:
+    return [k if not s else f"{s}.{k}" for s, keys in CHECKS.items() for k in keys]
+
+
+def _unknown(where: str, dotted: str) -> ConfigError:
+    known = _all_keys()
+    hint = _did_you_mean(dotted, known + list(SECTIONS))
+    shown = dotted if dotted.isprintable() and dotted.strip() == dotted and dotted else repr(dotted)
+    return ConfigError(f"{where}unknown key {shown}{hint}; the keys are listed in {reference_path().name}")
+
+
+# -- building ---------------------------------------------------------------------
+
+
+def config_from_dict(data: Mapping[str, object], origin: Path | None = None) -> Config:
+    """Check a parsed TOML table and build the :class:`Config`."""
+    where = f"{origin}: " if origin is not None else ""
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{where}[{key}] must be a table (a [{key}] section), not {_type_name(value)}"
+                )
+            for sub, subvalue in value.items():
+                dotted = f"{key}.{sub}"
+                check = CHECKS[key].get(sub)
+                if check is None:
+                    raise _unknown(where, dotted)
+                sections[key][sub] = _checked(where, check, dotted, subvalue)
+        elif key in CHECKS[""]:
+            top[key] = _checked(where, CHECKS[""][key], key, value)
+        else:
+            raise _unknown(where, key)
+    built = {name: SECTIONS[name](**values) for name, values in sections.items()}
+    return Config(**top, **built, origin=origin)
+
+
+def _checked(where: str, check: Checker, key: str, value: object) -> object:
+    try:
+        return check(key, value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+
+
+def parse_toml(text: str, origin: Path | None = None) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        name = str(origin) if origin is not None else "config"
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        name = str(origin) if origin is not None else "config"
+        raise ConfigError(f"{name}: not valid TOML: nested too deeply") from None
+
+
+def _env_value(key: str, text: str, sample: object) -> object:
+    """Turn an environment string into the type the key takes."""
+    if isinstance(sample, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        return text
+    if isinstance(sample, int):
+        try:
+            return int(text.strip())
+        except ValueError:
+            return text
+    if isinstance(sample, float):
+        try:
+            return float(text.strip())
+        except ValueError:
+            return text
+    if isinstance(sample, tuple):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return text
+
+
+def _samples() -> dict[str, dict[str, object]]:
+    defaults = Config(data_dir=Path("/"))
+    out: dict[str, dict[str, object]] = {"": {"data_dir": "", "log_level": ""}}
+    for name in SECTIONS:
+        section = getattr(defaults, name)
+        out[name] = {f.name: getattr(section, f.name) for f in fields(section)}
+    return out
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """``HEATCAST_<SECTION>_<KEY>`` variables as a TOML-shaped table."""
+    samples = _samples()
+    out: dict[str, Any] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if rest in CHECKS[""]:
+            out[rest] = text
+            continue
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # not ours (HEATCAST_SOMETHING_ELSE): leave it alone
+        key = rest[len(section) + 1 :]
+        if key not in CHECKS[section]:
+            close = difflib.get_close_matches(key, list(CHECKS[section]), n=1, cutoff=0.6)
+            hint = f" (did you mean {ENV_PREFIX}{section.upper()}_{close[0].upper()}?)" if close else ""
+            raise ConfigError(
+                f"environment variable {name}: unknown key {section}.{key}{hint}; "
+                f"the keys are listed in {reference_path().name}"
+            )
+        out.setdefault(section, {})[key] = _env_value(key, text, samples[section][key])
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def find_config(explicit: Path | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The file to read: ``explicit`` (which must exist), else the first that exists."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} not found: give an existing file to --config")
+        return explicit
+    for candidate in (user_config_path(env), SYSTEM_CONFIG_PATH):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Find, read, override from the environment and check the configuration."""
+    env = os.environ if env is None else env
+    origin = find_config(path, env)
+    data: dict[str, Any] = {}
+    if origin is not None:
+        try:
+            raw = origin.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"config file {origin}: cannot read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{origin}: not UTF-8 text") from None
+        data = parse_toml(text, origin)
+    data = _merge(data, env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    config = config_from_dict(data, origin)
+    if "data_dir" not in data:
+        config = replace(config, data_dir=default_data_dir(env))
+    return config
+
+
+def load_config_text(text: str, *, env: Mapping[str, str] | None = None) -> Config:
+    """Check TOML text as if it were the config file (tests and fuzzing)."""
+    env = {} if env is None else env
+    data = _merge(parse_toml(text), env_overrides(env))
+    return config_from_dict(data)
