@@ -15,22 +15,25 @@ import gzip
 import io
 import math
 import os
+import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import IO
+from types import MappingProxyType, TracebackType
+from typing import IO, cast
 
 import numpy as np
 
 from heatcast.errors import TraceError
-from heatcast.sensor.frame import MAX_C, MIN_C, ROWS, Frame
+from heatcast.sensor.frame import COLS, MAX_C, MIN_C, PIXELS, ROWS, Frame, Pixels
 
 FORMAT_VERSION = "1"
 POSTURES = ("standing", "sitting", "lying")
 ORIENTATIONS = ("facing", "side", "away")
 LABEL_COLUMNS = ("count", "presence", "posture", "orientation")
-PIXEL_COLUMNS = tuple(f"p{r}{c}" for r in range(ROWS) for c in range(ROWS))
+#: ``pRC`` is row R, column C, in row-major order (as ``Frame.pixels.ravel()``).
+PIXEL_COLUMNS = tuple(f"p{r}{c}" for r in range(ROWS) for c in range(COLS))
 REQUIRED_COLUMNS = ("t", "thermistor", *PIXEL_COLUMNS)
 METADATA_KEYS = (
     "heatcast-trace", "sensor", "fps", "mount", "height_m", "tilt_deg",
@@ -56,11 +59,7 @@ class Labels:
             raise ValueError(
                 f"orientation must be one of {', '.join(ORIENTATIONS)}, not {self.orientation!r}"
             )
-        if (
-            self.count is not None
-            and self.presence is not None
-            and self.presence != (self.count > 0)
-        ):
+        if self.count is not None and self.presence is not None and self.presence != (self.count > 0):
             raise ValueError(f"presence {int(self.presence)} disagrees with count {self.count}")
 
     @property
@@ -98,30 +97,54 @@ class TraceRecord:
     line: int = 0
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+#: What a number cell may hold when a line is not plain ASCII or holds an
+#: underscore: Python's float() would also take "1_0" and non-ASCII digits.
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*|\s*[+-]?(?:nan|inf|infinity)\s*", re.I)
+#: count cells longer than this are refused before int() (which caps digits).
+_MAX_COUNT_DIGITS = 6
+_NO_EXTRA: Mapping[str, str] = MappingProxyType({})
+
+
+def _is_gzip_name(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
 def _open_text(path: Path, mode: str) -> IO[str]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8", newline="")
+    if _is_gzip_name(path):
+        # level 6: nearly level 9's size at several times its speed
+        return cast(IO[str], gzip.open(path, mode + "t", encoding="utf-8", newline="", compresslevel=6))
     return open(path, mode, encoding="utf-8", newline="")
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    if _is_gzip_name(path):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 class TraceReader:
     """Streams a trace file.
 
     Metadata and header are read (and checked) on construction, frames as the
-    reader is iterated::
+    reader is iterated, one line at a time::
 
         with TraceReader("site.csv.gz") as trace:
             print(trace.meta.get("site"))
             for record in trace:
                 ...
+
+    A reader is iterated once; ``list(trace)`` holds the whole trace when the
+    caller really wants that.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.meta: dict[str, str] = {}
         self._line = 0
+        self._iterator: Iterator[TraceRecord] | None = None
         try:
-            self._file = _open_text(self.path, "r")
+            self._file = _open_binary(self.path)
         except OSError as exc:
             raise TraceError(f"{self.path}: cannot open: {exc.strerror or exc}") from None
         try:
@@ -136,21 +159,37 @@ class TraceReader:
         return TraceError(f"{self.path}, line {where}: {message}")
 
     def _readline(self) -> str:
+        """The next line without its line end, or "" at the end of the file."""
         try:
-            text = self._file.readline()
+            raw = self._file.readline()
+        except (OSError, EOFError, zlib.error) as exc:
+            # gzip raises EOFError for a truncated file, zlib.error for corrupt data
+            raise self._fail(
+                f"cannot read ({exc or type(exc).__name__}): the file is damaged or truncated", self._line + 1
+            ) from None
+        if not raw:
+            return ""
+        self._line += 1
+        try:
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise self._fail("not UTF-8 text", self._line + 1) from None
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise self._fail(f"cannot read: {exc}", self._line + 1) from None
-        if text:
-            self._line += 1
-        return text
+            if self._line == 1 and raw.startswith(_GZIP_MAGIC):
+                raise self._fail("this is gzip-compressed data: name the file *.csv.gz", 1) from None
+            raise self._fail("not UTF-8 text: save the trace as UTF-8") from None
+        if text.endswith("\n"):
+            text = text[:-2] if text.endswith("\r\n") else text[:-1]
+        # a lone "\n" still counts as a line; "" is kept for the end of file only
+        return text or "\n"
 
     # -- head ---------------------------------------------------------------
     def _read_head(self) -> None:
-        first = self._readline().lstrip("\ufeff").rstrip("\r\n")
-        if not first:
-            raise self._fail("empty file: a trace starts with '# heatcast-trace: 1'", 1)
+        first = self._readline()
+        if first.startswith("\ufeff"):
+            first = first[1:]  # some editors start UTF-8 files with a byte-order mark
+        if not first or first == "\n":
+            raise self._fail("empty first line: a trace starts with '# heatcast-trace: 1'", 1)
+        if not first.startswith("#") or ":" not in first:
+            raise self._fail("not a heatcast trace: the first line must be '# heatcast-trace: 1'")
         key, value = self._metadata(first)
         if key != "heatcast-trace":
             raise self._fail("not a heatcast trace: the first line must be '# heatcast-trace: 1'")
@@ -163,25 +202,33 @@ class TraceReader:
             text = self._readline()
             if not text:
                 raise self._fail("no header line: expected 't,thermistor,p00,...,p77'", self._line)
-            text = text.rstrip("\r\n")
+            if text == "\n" or not text.strip():
+                continue
             if text.startswith("#"):
                 key, value = self._metadata(text)
-                if key in self.meta:
-                    raise self._fail(f"metadata key {key!r} given twice")
-                self.meta[key] = value
+                if key == "heatcast-trace":
+                    raise self._fail("'heatcast-trace' given twice: it belongs on the first line only")
+                # a repeated key (a long note, say) continues its value on a new line
+                self.meta[key] = f"{self.meta[key]}\n{value}" if key in self.meta else value
                 continue
             break
         self.header_line = self._line
-        self.columns = tuple(next(csv.reader([text])) if text else [])
+        try:
+            header = next(csv.reader([text]))
+        except csv.Error as exc:
+            raise self._fail(f"header is not valid CSV: {exc}") from None
+        self.columns = tuple(name.strip() for name in header)
         self._check_header()
 
     def _metadata(self, text: str) -> tuple[str, str]:
+        if "\r" in text:
+            raise self._fail("a carriage return inside a line: trace lines end with \\n")
         if not text.startswith("#") or ":" not in text:
             raise self._fail("metadata lines must read '# key: value'")
         key, _, value = text[1:].partition(":")
         key = key.strip()
         if not key:
-            raise self._fail("metadata line has an empty key")
+            raise self._fail("metadata line has an empty key: it must read '# key: value'")
         return key, value.strip()
 
     def _check_header(self) -> None:
@@ -198,19 +245,21 @@ class TraceReader:
         self._thermistor = index["thermistor"]
         pix = [index[name] for name in PIXEL_COLUMNS]
         self._pixel_slice = (
-            slice(pix[0], pix[0] + len(pix)) if pix == list(range(pix[0], pix[0] + len(pix))) else None
+            slice(pix[0], pix[0] + PIXELS) if pix == list(range(pix[0], pix[0] + PIXELS)) else None
         )
         self._pixel_index = pix
+        self._numeric = (self._t, self._thermistor, *pix)
         self.label_columns = tuple(n for n in self.columns if n in LABEL_COLUMNS)
-        self._labels = {n: index[n] for n in self.label_columns}
+        self._labels = tuple((n, index[n]) for n in self.label_columns)
         self.extra_columns = tuple(
             n for n in self.columns if n not in REQUIRED_COLUMNS and n not in LABEL_COLUMNS
         )
-        self._extra = [(n, index[n]) for n in self.extra_columns]
+        self._extra = tuple((n, index[n]) for n in self.extra_columns)
 
     # -- frames -------------------------------------------------------------
     @property
     def fps(self) -> float | None:
+        """The ``fps`` metadata as a positive number, or None."""
         try:
             fps = float(self.meta.get("fps", ""))
         except ValueError:
@@ -218,51 +267,80 @@ class TraceReader:
         return fps if math.isfinite(fps) and fps > 0 else None
 
     def __iter__(self) -> Iterator[TraceRecord]:
-        return self._records()
+        if self._iterator is None:
+            self._iterator = self._records()
+        return self._iterator
 
     def frames(self) -> Iterator[Frame]:
-        for record in self._records():
+        for record in self:
             yield record.frame
-
-    def _lines(self) -> Iterator[str]:
-        while True:
-            text = self._readline()
-            if not text:
-                return
-            yield text
 
     def _records(self) -> Iterator[TraceRecord]:
         width = len(self.columns)
         last_t = -math.inf
         seq = 0
-        reader = csv.reader(self._lines())
+        readline = self._readline
+        t_col, th_col = self._t, self._thermistor
+        pixel_slice, pixel_index = self._pixel_slice, self._pixel_index
+        label_cols, extra_cols = self._labels, self._extra
+        label_cache: dict[tuple[str, ...], Labels] = {}
         while True:
-            try:
-                row = next(reader)
-            except StopIteration:
+            text = readline()
+            if not text:
                 return
-            except csv.Error as exc:
-                raise self._fail(f"not valid CSV: {exc}") from None
             line = self._line
-            if not row or (len(row) == 1 and not row[0].strip()):
+            if text == "\n" or not text.strip():
                 continue  # a blank line carries no frame
+            row = text.split(",") if '"' not in text else self._csv_row(text, line)
             if len(row) != width:
-                raise self._fail(f"expected {width} values as in the header, found {len(row)}", line)
-            t = self._number(row[self._t], "t", line)
+                raise self._row_width_fault(text, row, width, line)
+            if not text.isascii() or "_" in text:
+                self._check_numbers(row, line)
+            t_text = row[t_col]
+            try:
+                t = float(t_text)
+            except ValueError:
+                raise self._fail(f"t is {t_text!r}, not a number", line) from None
             if not math.isfinite(t):
-                raise self._fail(f"t is {row[self._t]!r}: it must be a finite number of seconds", line)
+                raise self._fail(f"t is {t_text!r}: it must be a finite number of seconds", line)
             if t < last_t:
                 raise self._fail(f"t goes backwards ({t:g} after {last_t:g})", line)
             last_t = t
-            therm_text = row[self._thermistor]
-            thermistor = None
-            if therm_text.strip():
-                thermistor = self._temperature(therm_text, "thermistor", line)
-            pixels = self._pixels(row, line)
-            labels = self._parse_labels(row, line)
-            extra = {name: row[i] for name, i in self._extra}
+            therm_text = row[th_col]
+            thermistor = self._temperature(therm_text, "thermistor", line) if therm_text.strip() else None
+            cells = row[pixel_slice] if pixel_slice else [row[i] for i in pixel_index]
+            pixels = self._pixels(cells, line)
+            if label_cols:
+                key = tuple([row[i] for _, i in label_cols])
+                labels = label_cache.get(key)
+                if labels is None:
+                    labels = self._parse_labels(key, line)
+                    if len(label_cache) < 4096:
+                        label_cache[key] = labels
+            else:
+                labels = NO_LABELS
+            extra = {name: row[i] for name, i in extra_cols} if extra_cols else _NO_EXTRA
             yield TraceRecord(Frame(pixels, thermistor, t, seq), labels, extra, line)
             seq += 1
+
+    def _csv_row(self, text: str, line: int) -> list[str]:
+        try:
+            rows = list(csv.reader([text], strict=True))
+        except csv.Error as exc:
+            raise self._fail(f"not valid CSV: {exc}", line) from None
+        return rows[0] if rows else []
+
+    def _row_width_fault(self, text: str, row: list[str], width: int, line: int) -> TraceError:
+        if text.startswith("#"):
+            return self._fail("a '#' line after the header: metadata lines come before the header", line)
+        return self._fail(f"expected {width} values as in the header, found {len(row)}", line)
+
+    def _check_numbers(self, row: list[str], line: int) -> None:
+        match = _NUMBER.fullmatch
+        for i in self._numeric:
+            text = row[i]
+            if text.strip() and not match(text):
+                raise self._fail(f"{self.columns[i]} is {text!r}, not a number", line)
 
     def _number(self, text: str, column: str, line: int) -> float:
         try:
@@ -273,36 +351,36 @@ class TraceReader:
     def _temperature(self, text: str, column: str, line: int) -> float:
         value = self._number(text, column, line)
         if not MIN_C <= value <= MAX_C:
+            shown = text.strip() if math.isfinite(value) else repr(text.strip())
             raise self._fail(
-                f"{column} is {text.strip()} C, outside the sensor's range {MIN_C:g}..{MAX_C:g} C", line
+                f"{column} is {shown} C, outside the sensor's range {MIN_C:g}..{MAX_C:g} C", line
             )
         return value
 
-    def _pixels(self, row: list[str], line: int) -> np.ndarray:
-        cells = row[self._pixel_slice] if self._pixel_slice else [row[i] for i in self._pixel_index]
+    def _pixels(self, cells: list[str], line: int) -> Pixels:
         try:
+            # parsed as float64 so that the range check sees the value as written
             values = np.array(cells, dtype=np.float64)
         except ValueError:
             for name, text in zip(PIXEL_COLUMNS, cells, strict=True):
                 self._number(text, name, line)
             raise self._fail("pixel values are not numbers", line) from None
-        bad = ~((values >= MIN_C) & (values <= MAX_C))
-        if bad.any():
-            i = int(np.argmax(bad))
+        if not (values.min() >= MIN_C and values.max() <= MAX_C):  # NaN fails both
+            i = int(np.argmax(~((values >= MIN_C) & (values <= MAX_C))))
             self._temperature(cells[i], PIXEL_COLUMNS[i], line)
-        return values.astype(np.float32).reshape(ROWS, ROWS)
+        return values.astype(np.float32).reshape(ROWS, COLS)
 
-    def _parse_labels(self, row: list[str], line: int) -> Labels:
-        if not self._labels:
-            return NO_LABELS
+    def _parse_labels(self, cells: tuple[str, ...], line: int) -> Labels:
         found: dict[str, object] = {}
-        for name, i in self._labels.items():
-            text = row[i].strip()
+        for (name, _), raw in zip(self._labels, cells, strict=True):
+            text = raw.strip()
             if not text:
-                continue
+                continue  # an empty cell is "not labelled"
             if name == "count":
-                if not text.isdigit():
+                if not (text.isascii() and text.isdigit()):
                     raise self._fail(f"count is {text!r}: it must be a whole number, 0 or more", line)
+                if len(text) > _MAX_COUNT_DIGITS:
+                    raise self._fail(f"count is {text}: too many people for one 8x8 sensor", line)
                 found[name] = int(text)
             elif name == "presence":
                 if text not in ("0", "1"):
@@ -310,9 +388,7 @@ class TraceReader:
                 found[name] = text == "1"
             elif name == "posture":
                 if text not in POSTURES:
-                    raise self._fail(
-                        f"unknown posture {text!r}: expected one of {', '.join(POSTURES)}", line
-                    )
+                    raise self._fail(f"unknown posture {text!r}: expected one of {', '.join(POSTURES)}", line)
                 found[name] = text
             else:
                 if text not in ORIENTATIONS:
@@ -352,13 +428,20 @@ def _cell(value: float) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+def _plain_key(key: str) -> bool:
+    return bool(key.strip()) and not any(ch in key for ch in ":\r\n")
+
+
 class TraceWriter:
-    """Writes a version 1 trace, line by line, flushing as it goes.
+    """Writes a version 1 trace, line by line.
 
     ``labels`` names the label columns to write (any of count, presence,
     posture, orientation) and ``extra`` any further columns, which go after
-    them. Closing (or leaving the ``with`` block, even on Ctrl-C) keeps every
-    frame written so far.
+    them. A metadata value with line breaks is written as the same key on
+    several lines, which readers join again. Values are written to 4 decimal
+    places (the sensor's 0.25 C steps exactly). Closing (or leaving the
+    ``with`` block, even on Ctrl-C) keeps every frame written so far as a
+    valid trace. ``exclusive=True`` refuses to replace an existing file.
     """
 
     def __init__(
@@ -367,32 +450,47 @@ class TraceWriter:
         meta: Mapping[str, object] | None = None,
         labels: Sequence[str] = (),
         extra: Sequence[str] = (),
+        *,
+        exclusive: bool = False,
     ) -> None:
         self.path = Path(path)
         for name in labels:
             if name not in LABEL_COLUMNS:
-                raise TraceError(f"{self.path}: unknown label column {name!r}; use {', '.join(LABEL_COLUMNS)}")
+                raise TraceError(
+                    f"{self.path}: unknown label column {name!r}; use {', '.join(LABEL_COLUMNS)}"
+                )
         self.label_columns = tuple(labels)
         self.extra_columns = tuple(extra)
+        if len(set(self.label_columns)) != len(self.label_columns):
+            raise TraceError(f"{self.path}: label columns {list(labels)} name one column twice")
+        if len(set(self.extra_columns)) != len(self.extra_columns):
+            raise TraceError(f"{self.path}: extra columns {list(extra)} name one column twice")
         clash = set(self.extra_columns) & (set(REQUIRED_COLUMNS) | set(LABEL_COLUMNS))
         if clash:
             raise TraceError(f"{self.path}: extra columns may not reuse the names {sorted(clash)}")
-        try:
-            self._file = _open_text(self.path, "w")
-        except OSError as exc:
-            raise TraceError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        self._csv = csv.writer(self._file, lineterminator="\n")
-        self.frames_written = 0
-        self._last_t = -math.inf
+        for name in self.extra_columns:
+            if not name.strip() or name != name.strip() or any(ch in name for ch in ',"\r\n'):
+                raise TraceError(f"{self.path}: extra column name {name!r} must be a plain word")
         head = io.StringIO()
         head.write(f"# heatcast-trace: {FORMAT_VERSION}\n")
         for key, value in (meta or {}).items():
             if key == "heatcast-trace":
                 continue
-            text = str(value)
-            if "\n" in text or "\r" in text or ":" in key or "\n" in key or not key.strip():
-                raise TraceError(f"{self.path}: metadata {key!r} must be one line with a plain key")
-            head.write(f"# {key}: {text}\n")
+            if not _plain_key(key):
+                raise TraceError(
+                    f"{self.path}: metadata key {key!r} must be a plain name without ':' or line breaks"
+                )
+            for part in str(value).replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+                head.write(f"# {key.strip()}: {part.strip()}\n")
+        try:
+            self._file = _open_text(self.path, "x" if exclusive else "w")
+        except FileExistsError:
+            raise TraceError(f"{self.path} already exists: choose another name or replace it") from None
+        except OSError as exc:
+            raise TraceError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self.frames_written = 0
+        self._last_t = -math.inf
         self._file.write(head.getvalue())
         self._csv.writerow([*REQUIRED_COLUMNS, *self.label_columns, *self.extra_columns])
 
@@ -402,16 +500,34 @@ class TraceWriter:
         labels: Labels = NO_LABELS,
         extra: Mapping[str, object] | None = None,
     ) -> None:
+        """Append one frame; refuses anything a reader would refuse."""
+        if not math.isfinite(frame.t):
+            raise TraceError(f"{self.path}: t is {frame.t}, not a finite number of seconds")
         if frame.t < self._last_t:
             raise TraceError(f"{self.path}: t goes backwards ({frame.t:g} after {self._last_t:g})")
-        self._last_t = frame.t
+        pixels = frame.pixels
+        if not (pixels.min() >= MIN_C and pixels.max() <= MAX_C):
+            raise TraceError(
+                f"{self.path}: frame {frame.seq} has pixels outside {MIN_C:g}..{MAX_C:g} C "
+                f"(min {pixels.min():g}, max {pixels.max():g})"
+            )
+        if frame.thermistor is not None and not MIN_C <= frame.thermistor <= MAX_C:
+            raise TraceError(
+                f"{self.path}: frame {frame.seq} has thermistor {frame.thermistor:g} C, "
+                f"outside {MIN_C:g}..{MAX_C:g} C"
+            )
         row = [_cell(frame.t), "" if frame.thermistor is None else _cell(frame.thermistor)]
-        row.extend(_cell(v) for v in frame.pixels.ravel().tolist())
+        row.extend(_cell(v) for v in pixels.ravel().tolist())
         row.extend(labels.cells(self.label_columns))
         if self.extra_columns:
             extra = extra or {}
-            row.extend(str(extra.get(name, "")) for name in self.extra_columns)
+            for name in self.extra_columns:
+                text = str(extra.get(name, ""))
+                if "\n" in text or "\r" in text:
+                    raise TraceError(f"{self.path}: extra column {name!r} value must be one line")
+                row.append(text)
         self._csv.writerow(row)
+        self._last_t = frame.t
         self.frames_written += 1
 
     def write_all(self, records: Iterable[TraceRecord]) -> None:
