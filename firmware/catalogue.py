@@ -939,3 +939,359 @@ class Catalogue:
         if removed:
             log.info("purged %d impressions older than %s", removed, cutoff)
         return removed
+
+
+# --------------------------------------------------------------------------- import / export
+
+#: CSV columns, for export and import alike. Lists inside a cell are separated by ";".
+CSV_COLUMNS = (
+    "id", "title", "url", "description", "tags", "people", "postures", "orientations",
+    "min_dwell_s", "days", "hours", "start_date", "end_date", "weight", "active",
+)  # fmt: skip
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_TRUE = {"1", "yes", "true", "y", "on", ""}
+_FALSE = {"0", "no", "false", "n", "off"}
+
+# Camera-era profile words. Only the first group describes what a thermal
+# sensor can see; the rest are kept as tags and never used for targeting.
+_PEOPLE_WORDS = {
+    "nobody": (0, 0), "empty": (0, 0), "no one": (0, 0), "noone": (0, 0), "idle": (0, 0),
+    "attract": (0, 0), "alone": (1, 1), "single": (1, 1), "one person": (1, 1), "1 person": (1, 1),
+    "solo": (1, 1), "couple": (2, 2), "pair": (2, 2), "two people": (2, 2), "2 people": (2, 2),
+    "group": (3, 4), "family": (3, 4), "friends": (3, 4), "crowd": (4, 4), "3 people": (3, 3),
+    "4 people": (4, 4), "many": (4, 4),
+}  # fmt: skip
+_POSTURE_WORDS = {"sitting": "sitting", "seated": "sitting", "standing": "standing", "lying": "lying"}
+_ORIENTATION_WORDS = {
+    "facing": "facing", "looking": "facing", "watching": "facing", "passing": "side",
+    "walking by": "side", "passing by": "side", "side-on": "side", "side": "side", "away": "away",
+}  # fmt: skip
+_DWELL_WORDS = {"staying": 5.0, "waiting": 10.0, "lingering": 5.0, "browsing": 5.0, "queueing": 10.0}
+_UNOBSERVABLE = {
+    "gender": {"male", "female", "man", "woman", "men", "women", "boy", "girl", "m", "f",
+               "non-binary", "nonbinary"},
+    "age": {"child", "kid", "teen", "teenager", "young", "adult", "senior", "elderly", "old",
+            "middle-aged", "baby"},
+    "ethnicity": {"asian", "white", "black", "caucasian", "hispanic", "latino", "latina", "african",
+                  "indian", "arab", "middle eastern", "european", "mixed"},
+    "hair": {"short", "long", "bald", "blond", "blonde", "brunette", "curly", "red hair", "grey hair",
+             "short hair", "long hair", "medium"},
+    "glasses or beard (yes/no)": {"yes", "no", "glasses", "beard", "sunglasses", "mask"},
+}  # fmt: skip
+_CLOTHES = re.compile(
+    r"shirt|dress|suit|jacket|coat|hoodie|sweater|jumper|jeans|skirt|uniform|hat|cap|t-shirt|"
+    r"tee|blouse|polo|shorts|trousers|pants|scarf|vest|top"
+)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, and what it could not use."""
+
+    source: Path
+    kind: str
+    items: int = 0
+    added: int = 0
+    updated: int = 0
+    merged: int = 0
+    mapped: dict[str, int] = field(default_factory=dict)
+    unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"imported {self.items} items from {self.source} ({self.kind}): "
+            f"{self.added} added, {self.updated} updated"
+            + (f", {self.merged} duplicate rows merged" if self.merged else "")
+        ]
+        if self.mapped:
+            done = ", ".join(f"{k} x{n}" for k, n in sorted(self.mapped.items()))
+            out.append(f"mapped to thermal targeting: {done}")
+        if self.unmapped:
+            out.append(
+                "not mapped: a thermal sensor cannot observe these, so they are kept only as tags "
+                "and never used for targeting:"
+            )
+            for category, words in sorted(self.unmapped.items()):
+                total = sum(words.values())
+                shown = ", ".join(sorted(words)[:8]) + (", ..." if len(words) > 8 else "")
+                out.append(f"  {category} x{total} ({shown})")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": str(self.source), "kind": self.kind, "items": self.items, "added": self.added,
+            "updated": self.updated, "merged": self.merged, "mapped": self.mapped,
+            "unmapped": self.unmapped,
+        }  # fmt: skip
+
+
+def _flag(text: str, where: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ContentError(f"{where}: active {text!r} must be 1/0, yes/no or true/false")
+
+
+def _read_csv(path: Path, allow_domains: Iterable[str]) -> list[ContentItem]:
+    import csv
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContentError(
+            f"{path} is neither UTF-8 CSV nor an SQLite file ({exc.reason} at byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ContentError(f"cannot read {path}: {exc.strerror}") from None
+    reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise ContentError(f"{path} line 1: not valid CSV ({exc})") from None
+    names = [h.strip().lower() for h in header]
+    unknown = [h for h in names if h not in CSV_COLUMNS]
+    if "url" not in names or unknown:
+        why = f"unknown columns {', '.join(map(repr, unknown))}" if unknown else "no url column"
+        raise ContentError(
+            f"{path} line 1: {why}; the columns are {', '.join(CSV_COLUMNS)} "
+            "(as `heatcast content export` writes them; only url is required)"
+        )
+    reader.fieldnames = names
+    items: list[ContentItem] = []
+    seen: dict[str, int] = {}
+    try:
+        for row in reader:
+            where = f"{path} line {reader.line_num}"
+            if None in row or any(v is None for v in row.values()):
+                raise ContentError(f"{where}: {len(header)} cells expected; check the commas and quotes")
+            cell = {k: (v or "").strip() for k, v in row.items()}
+            if not any(cell.values()):
+                continue
+            try:
+                weight = float(cell.get("weight") or 1.0)
+            except ValueError:
+                raise ContentError(f"{where}: weight {cell['weight']!r} is not a number") from None
+            try:
+                item = ContentItem.create(
+                    cell["url"],
+                    cell.get("title"),
+                    description=cell.get("description", ""),
+                    tags=_split(cell.get("tags")),
+                    targeting=Targeting.parse(
+                        cell.get("people") or None,
+                        cell.get("postures"),
+                        cell.get("orientations"),
+                        cell.get("min_dwell_s"),
+                    ),
+                    schedule=Schedule.parse(
+                        cell.get("days"), cell.get("hours"), cell.get("start_date"), cell.get("end_date")
+                    ),
+                    weight=weight,
+                    active=_flag(cell.get("active", ""), where),
+                    allow_domains=allow_domains,
+                )
+            except ContentError as exc:
+                if str(exc).startswith(str(path)):
+                    raise
+                raise ContentError(f"{where}: {exc}") from None
+            if item.url in seen:
+                raise ContentError(
+                    f"{where}: {item.url} is already on line {seen[item.url]}; keep one of them"
+                )
+            seen[item.url] = reader.line_num
+            items.append(item)
+    except csv.Error as exc:
+        raise ContentError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+    return items
+
+
+def profile_targeting(description: str, summary: ImportSummary | None = None) -> tuple[Targeting, list[str]]:
+    """Map a camera-era profile ("male, 30, asian, no, short, polo shirt") to targeting and tags.
+
+    Only what a thermal sensor sees (how many, sitting/standing, facing/passing,
+    staying) becomes targeting; everything else is kept as tags and counted in
+    ``summary.unmapped``.
+    """
+    tokens = [t.strip().lower() for t in re.split(r"[,;/|]", description or "") if t.strip()]
+    people: tuple[int, int] | None = None
+    postures: list[str] = []
+    orientations: list[str] = []
+    dwell = 0.0
+    mapped: dict[str, int] = {}
+    unmapped: dict[str, dict[str, int]] = {}
+
+    def note(table: dict[str, dict[str, int]], category: str, word: str) -> None:
+        table.setdefault(category, {})
+        table[category][word] = table[category].get(word, 0) + 1
+
+    for token in tokens:
+        if token in _PEOPLE_WORDS:
+            low, high = _PEOPLE_WORDS[token]
+            people = (low, high) if people is None else (min(people[0], low), max(people[1], high))
+            mapped["people count"] = mapped.get("people count", 0) + 1
+        elif token in _POSTURE_WORDS:
+            postures.append(_POSTURE_WORDS[token])
+            mapped["posture"] = mapped.get("posture", 0) + 1
+        elif token in _ORIENTATION_WORDS:
+            orientations.append(_ORIENTATION_WORDS[token])
+            mapped["orientation"] = mapped.get("orientation", 0) + 1
+        elif token in _DWELL_WORDS:
+            dwell = max(dwell, _DWELL_WORDS[token])
+            mapped["dwell"] = mapped.get("dwell", 0) + 1
+        elif re.fullmatch(r"\d{1,3}s?|\d{1,2}\s*-\s*\d{1,3}|age \d+|\d+ years?( old)?", token):
+            note(unmapped, "age", token)
+        else:
+            category = next((c for c, words in _UNOBSERVABLE.items() if token in words), None)
+            if category is None and _CLOTHES.search(token):
+                category = "clothing"
+            note(unmapped, category or "other", token)
+    if summary is not None:
+        for key, n in mapped.items():
+            summary.mapped[key] = summary.mapped.get(key, 0) + n
+        for category, words in unmapped.items():
+            bucket = summary.unmapped.setdefault(category, {})
+            for word, n in words.items():
+                bucket[word] = bucket.get(word, 0) + n
+    low, high = people if people is not None else (1, MAX_COUNT)
+    if low == 0:
+        postures, orientations, dwell = [], [], 0.0
+    targeting = Targeting(
+        low,
+        high,
+        _choices(postures, POSTURES, "posture"),
+        _choices(orientations, ORIENTATIONS, "orientation"),
+        dwell,
+    )
+    return targeting, tokens
+
+
+def _read_legacy(path: Path, allow_domains: Iterable[str], summary: ImportSummary) -> list[ContentItem]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise _explain(path, exc, "opening it for import") from None
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "youtube_urls" not in tables:
+            hint = " (it is a heatcast catalogue: copy it or use it with --db)" if "items" in tables else ""
+            raise ContentError(
+                f"{path} has no youtube_urls table{hint}; heatcast imports CSV or an SQLite file "
+                "with the original system's table youtube_urls (description TEXT, url TEXT)"
+            )
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(youtube_urls)")}
+        if not {"description", "url"} <= columns:
+            raise ContentError(
+                f"{path}: table youtube_urls has columns {', '.join(sorted(columns))}, "
+                "not description and url"
+            )
+        rows = conn.execute("SELECT rowid, description, url FROM youtube_urls ORDER BY rowid").fetchall()
+    except sqlite3.Error as exc:
+        raise _explain(path, exc, "reading it for import") from None
+    finally:
+        conn.close()
+    by_url: dict[str, ContentItem] = {}
+    for rowid, description, url in rows:
+        where = f"{path} table youtube_urls row {rowid}"
+        if not isinstance(url, str) or not url.strip():
+            raise ContentError(f"{where}: the url is empty")
+        if description is not None and not isinstance(description, str):
+            description = str(description)
+        try:
+            normal = normalise_url(url, allow_domains)
+        except ContentError as exc:
+            raise ContentError(f"{where}: {exc}") from None
+        targeting, tokens = profile_targeting(description or "", summary)
+        if normal in by_url:
+            old = by_url[normal]
+            tags = old.tags + tuple(t for t in tokens if t not in old.tags)
+            by_url[normal] = replace(old, tags=tags, description=f"{old.description}; {description or ''}")
+            summary.merged += 1
+            continue
+        video = normal.rsplit("/", 1)[-1]
+        title = (description or "").strip()[:60] or f"Imported video {video}"
+        by_url[normal] = ContentItem(
+            None, title, normal, (description or "").strip(), tuple(tokens), targeting
+        )
+    return list(by_url.values())
+
+
+def read_import(path: Path, allow_domains: Iterable[str] = ()) -> tuple[list[ContentItem], ImportSummary]:
+    """Read and check a whole import file (CSV or legacy SQLite) without touching any catalogue."""
+    path = Path(path)
+    if not path.is_file():
+        raise ContentError(f"{path} does not exist or is not a file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise ContentError(f"cannot read {path}: {exc.strerror}") from None
+    if head == _SQLITE_MAGIC:
+        summary = ImportSummary(path, "SQLite youtube_urls table")
+        items = _read_legacy(path, allow_domains, summary)
+    else:
+        if path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+            raise ContentError(f"{path} is not an SQLite file (its header is wrong); is it corrupt?")
+        summary = ImportSummary(path, "CSV")
+        items = _read_csv(path, allow_domains)
+    if not items:
+        raise ContentError(f"{path} holds no items to import")
+    summary.items = len(items)
+    return items, summary
+
+
+def import_file(
+    catalogue: Catalogue,
+    path: Path,
+    allow_domains: Iterable[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Check the whole file first, then write every item in one transaction (all or nothing)."""
+    items, summary = read_import(path, allow_domains)
+    if progress is not None:
+        progress(0)
+    summary.added, summary.updated = catalogue.upsert_many(items, progress)
+    return summary
+
+
+def item_to_csv_row(item: ContentItem) -> dict[str, str]:
+    t, s = item.targeting, item.schedule
+    return {
+        "id": str(item.id or ""),
+        "title": item.title,
+        "url": item.url,
+        "description": item.description,
+        "tags": ";".join(item.tags),
+        "people": t.people,
+        "postures": ";".join(t.postures),
+        "orientations": ";".join(t.orientations),
+        "min_dwell_s": f"{t.min_dwell_s:g}",
+        "days": s.days_text.replace(",", ";"),
+        "hours": s.hours_text,
+        "start_date": s.date_from.isoformat() if s.date_from else "",
+        "end_date": s.date_to.isoformat() if s.date_to else "",
+        "weight": f"{item.weight:g}",
+        "active": "1" if item.active else "0",
+    }
+
+
+def export_csv(catalogue: Catalogue, path: Path) -> int:
+    """Write every item as CSV (the import format); returns how many. Written atomically."""
+    import csv
+
+    items = catalogue.items()
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent if str(path.parent) else ".")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for item in items:
+                writer.writerow(item_to_csv_row(item))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ContentError(
+            f"cannot write {path}: {exc.strerror}; check the folder exists and is writable"
+        ) from None
+    return len(items)
