@@ -14,8 +14,9 @@ the sensor is mounted on site; they are applied here, in one place.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Protocol
 from urllib.parse import parse_qs
@@ -24,6 +25,7 @@ import numpy as np
 
 from heatcast.errors import UsageError
 from heatcast.sensor.frame import Frame
+from heatcast.sensor.trace import TraceRecord
 
 #: scheme -> "module:function"; modules load only when their scheme is used,
 #: so that opening ``sim:`` never imports the I2C or serial stacks.
@@ -56,13 +58,17 @@ class SourceSpec:
         return self.options.pop(key, default)
 
     def number(self, key: str, default: float, allowed: str = "a number") -> float:
+        """A finite number option; NaN and infinity are refused like any other typo."""
         text = self.options.pop(key, None)
         if text is None:
             return default
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
-            raise UsageError(f"{self.text}: {key}={text!r} is not valid; {key} must be {allowed}") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise UsageError(f"{self.text}: {key}={text!r} is not valid; {key} must be {allowed}")
+        return value
 
     def flag(self, key: str, default: bool = False) -> bool:
         text = self.options.pop(key, None)
@@ -132,6 +138,14 @@ class MountedSource:
         for frame in self.inner:
             yield self.mount.apply(frame)
 
+    def records(self) -> Iterator[TraceRecord]:
+        """Frames with their labels, for sources that know them (replay, sim)."""
+        inner = getattr(self.inner, "records", None)
+        if inner is None:
+            raise UsageError(f"{type(self.inner).__name__} has no labels: use replay: or sim:")
+        for record in inner():
+            yield replace(record, frame=self.mount.apply(record.frame))
+
     def close(self) -> None:
         self.inner.close()
 
@@ -147,6 +161,8 @@ class MountedSource:
         self.close()
 
     def __getattr__(self, name: str) -> object:
+        if name == "inner":  # not set yet (copy, pickle): don't recurse
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
 
@@ -161,7 +177,10 @@ def open_source(text: str, *, mount: Mount | None = None) -> MountedSource:
     """
     spec = parse_source(text)
     base = mount or Mount()
-    rotate = int(spec.number("rotate", base.rotate, "0, 90, 180 or 270"))
+    rotate_value = spec.number("rotate", base.rotate, "0, 90, 180 or 270")
+    if rotate_value not in (0, 90, 180, 270):
+        raise UsageError(f"{spec.text}: rotate={rotate_value:g} is not valid; use 0, 90, 180 or 270")
+    rotate = int(rotate_value)
     mirror = spec.flag("mirror", base.mirror)
     chosen = Mount(rotate, mirror)
     module_name, _, func_name = OPENERS[spec.scheme].partition(":")
