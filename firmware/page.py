@@ -1,0 +1,299 @@
+"""The billboard page: what the shop's screen shows, served on this machine.
+
+A Starlette app under uvicorn, in a thread of the kiosk process. The page is
+static HTML/JS/CSS (``static/``, nothing fetched from elsewhere) that loads the
+current state from ``/state`` and then follows ``/events``, a server-sent event
+stream; the browser's EventSource reconnects by itself and every (re)connection
+starts with the full current state, so a page that missed events re-syncs.
+
+The kiosk's worker thread calls :meth:`PageHub.publish`; the hub keeps only the
+latest state (a slow or stalled browser can never make the kiosk hold a backlog)
+and wakes each connected stream through its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import socket
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from heatcast.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+_YOUTU_BE = re.compile(r"https://youtu\.be/([A-Za-z0-9_-]{11})$")
+#: Comment lines keep idle connections (and proxies) from timing out.
+HEARTBEAT_S = 15.0
+#: How long a browser waits before reconnecting after the stream drops.
+RETRY_MS = 1000
+
+PRIVACY_NOTICE = (
+    "This screen uses a thermal sensor with 64 temperature points, not a camera. "
+    "It only estimates how many people are here and whether they face the screen; "
+    "no image, face or identity is recorded. Only anonymous counts per video are kept, "
+    "for {days} days."
+)
+
+
+def video_id(url: str) -> str | None:
+    """The YouTube id of a normalised ``https://youtu.be/ID`` link, else None."""
+    match = _YOUTU_BE.match(url)
+    return match.group(1) if match else None
+
+
+def embed_url(vid: str) -> str:
+    """The privacy-enhanced (no-cookie) embed, muted autoplay in a loop, no controls."""
+    return (
+        f"https://www.youtube-nocookie.com/embed/{vid}?autoplay=1&mute=1&playsinline=1"
+        f"&loop=1&playlist={vid}&controls=0&rel=0&modestbranding=1"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the page shows: one content item (None: nothing to show)."""
+
+    content_id: int | None
+    title: str
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        vid = video_id(self.url)
+        return {
+            "id": self.content_id,
+            "title": self.title,
+            "url": self.url,
+            "video_id": vid,
+            "embed": embed_url(vid) if vid else None,
+        }
+
+
+@lru_cache(maxsize=64)
+def qr_svg(url: str) -> str:
+    """The URL as a QR code, an SVG drawn on the server (no script, no network)."""
+    import segno
+
+    qr = segno.make(url, error="m")
+    svg: str = qr.svg_inline(scale=8, border=2, dark="#000", light="#fff", omitsize=True)
+    return svg
+
+
+class PageHub:
+    """The page's state, shared between the kiosk (publishes) and the web server (streams)."""
+
+    def __init__(self, *, nfc: bool = False, retention_days: int = 90) -> None:
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._item: Shown | None = None
+        self._nfc = nfc
+        self._retention_days = retention_days
+        self._changed = datetime.now().isoformat(timespec="seconds")
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._closed = False
+        self.published = 0
+
+    def publish(self, item: Shown | None) -> int:
+        """Show ``item`` from now on; returns the new state's sequence number."""
+        with self._lock:
+            self._seq += 1
+            self._item = item
+            self._changed = datetime.now().isoformat(timespec="seconds")
+            seq = self._seq
+            waiters = list(self._waiters)
+            self.published += 1
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that stream's loop is gone; it unsubscribes itself
+        return seq
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            item = self._item
+            return {
+                "seq": self._seq,
+                "item": item.to_json() if item else None,
+                "nfc": self._nfc,
+                "changed": self._changed,
+                "privacy": PRIVACY_NOTICE.format(days=self._retention_days),
+            }
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def current_url(self) -> str | None:
+        with self._lock:
+            return self._item.url if self._item else None
+
+    def subscribe(self) -> asyncio.Event:
+        event = asyncio.Event()
+        event.set()  # every new connection starts with the full current state
+        with self._lock:
+            self._waiters.add((asyncio.get_running_loop(), event))
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        with self._lock:
+            self._waiters = {w for w in self._waiters if w[1] is not event}
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._waiters)
+
+    def close(self) -> None:
+        """End every stream (shutdown)."""
+        with self._lock:
+            self._closed = True
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\nid: {data['seq']}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def create_app(hub: PageHub) -> Any:
+    """The Starlette application serving the page, its state, its events and its QR code."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(hub.snapshot(), headers={"Cache-Control": "no-store"})
+
+    async def qr(request: Request) -> Response:
+        url = hub.current_url()
+        if url is None:
+            return Response(status_code=404)
+        return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+    async def stream() -> AsyncIterator[bytes]:
+        event = hub.subscribe()
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            while not hub.closed:
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=HEARTBEAT_S)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                event.clear()
+                if hub.closed:
+                    break
+                yield _sse("state", hub.snapshot())
+        finally:
+            hub.unsubscribe(event)
+
+    async def events(request: Request) -> Response:
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True, "seq": hub.seq, "streams": hub.subscribers})
+
+    routes = [
+        Route("/", index),
+        Route("/state", state),
+        Route("/events", events),
+        Route("/qr.svg", qr),
+        Route("/health", health),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(routes=routes)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Open the page's listening socket now, so a taken port is a clear error at start."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == 98:  # EADDRINUSE
+            raise ConfigError(
+                f"page.port {port} on {host} is already in use (is another heatcast running?): "
+                "stop the other program or set another page.port"
+            ) from None
+        raise ConfigError(
+            f"cannot serve the page on {host}:{port} ({exc.strerror}): check page.host"
+        ) from None
+    sock.listen(64)
+    sock.set_inheritable(True)
+    return sock
+
+
+class PageServer:
+    """uvicorn serving :func:`create_app` in a background thread."""
+
+    def __init__(self, hub: PageHub, host: str = "127.0.0.1", port: int = 8080) -> None:
+        import uvicorn
+
+        self.hub = hub
+        self.sock = bind(host, port)
+        self.host = host
+        self.port = int(self.sock.getsockname()[1])
+        config = uvicorn.Config(
+            create_app(hub),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ws="none",
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="heatcast-page", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def _serve(self) -> None:
+        try:
+            self.server.run(sockets=[self.sock])
+        except Exception:
+            log.exception("the billboard page server stopped")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self.hub.close()
+        self.server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.sock.close()

@@ -1,0 +1,141 @@
+"""The billboard page over real HTTP: state, event stream, re-sync, QR code, binding."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from heatcast.errors import ConfigError
+from heatcast.firmware.page import PageHub, PageServer, Shown, embed_url, qr_svg, video_id
+
+A = Shown(1, "First", "https://youtu.be/aaaaaaaaaaa")
+B = Shown(2, "Second", "https://youtu.be/bbbbbbbbbbb")
+
+
+@pytest.fixture
+def server():
+    hub = PageHub(nfc=True, retention_days=30)
+    srv = PageServer(hub, "127.0.0.1", 0)
+    srv.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(srv.url + "health", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield srv
+    srv.stop()
+
+
+def read_events(url, n, out, timeout=10.0):
+    with httpx.stream("GET", url + "events", timeout=timeout) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        data = None
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                out.append((time.monotonic(), data))
+                data = None
+                if len(out) >= n:
+                    return
+
+
+def test_video_embed_is_nocookie_muted_autoplay():
+    assert video_id("https://youtu.be/dQw4w9WgXcQ") == "dQw4w9WgXcQ"
+    assert video_id("https://shop.example/x") is None
+    embed = embed_url("dQw4w9WgXcQ")
+    assert embed.startswith("https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?")
+    assert "autoplay=1" in embed and "mute=1" in embed
+
+
+def test_state_and_page(server):
+    page = httpx.get(server.url).text
+    assert 'src="/static/app.js"' in page and "Tap your phone here" in page
+    # nothing loaded from a CDN: every script, style and picture comes from this server
+    assert re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert all(ref.startswith("/") for ref in re.findall(r'(?:src|href)="([^"]*)"', page))
+    state = httpx.get(server.url + "state").json()
+    assert state["item"] is None and state["nfc"] is True and "30 days" in state["privacy"]
+    assert httpx.get(server.url + "qr.svg").status_code == 404
+    server.hub.publish(A)
+    state = httpx.get(server.url + "state").json()
+    assert state["item"]["video_id"] == "aaaaaaaaaaa" and state["seq"] == 1
+    svg = httpx.get(server.url + "qr.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml") and "<svg" in svg.text
+    for name in ("app.js", "style.css"):
+        assert httpx.get(server.url + "static/" + name).status_code == 200
+
+
+def test_qr_code_holds_the_url():
+    import segno
+
+    svg = qr_svg("https://youtu.be/aaaaaaaaaaa")
+    assert svg.startswith("<svg") and "path" in svg
+    # segno is deterministic: the same URL gives the same code, another URL another.
+    assert svg == segno.make("https://youtu.be/aaaaaaaaaaa", error="m").svg_inline(
+        scale=8, border=2, dark="#000", light="#fff", omitsize=True
+    )
+    assert svg != qr_svg("https://youtu.be/bbbbbbbbbbb")
+
+
+def test_event_stream_starts_with_state_and_follows_changes(server):
+    server.hub.publish(A)
+    got: list[tuple[float, dict]] = []
+    reader = threading.Thread(target=read_events, args=(server.url, 3, got))
+    reader.start()
+    deadline = time.monotonic() + 10
+    while server.hub.subscribers == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got[0][1]["item"]["url"] == A.url  # re-sync on (re)connection
+    sent = time.monotonic()
+    server.hub.publish(B)
+    while len(got) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert got[1][1]["item"]["url"] == B.url
+    server.hub.publish(None)
+    reader.join(10)
+    assert got[2][1]["item"] is None
+    assert got[1][0] >= sent
+    # the stream unsubscribes when the client goes
+    while server.hub.subscribers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.hub.subscribers == 0
+
+
+def test_a_slow_client_only_gets_the_latest_state(server):
+    for i in range(200):
+        server.hub.publish(A if i % 2 else B)
+    got: list[tuple[float, dict]] = []
+    read_events(server.url, 1, got)
+    assert got[0][1]["seq"] == 200 and got[0][1]["item"]["url"] == A.url
+
+
+def test_port_in_use_is_a_clear_error(server):
+    with pytest.raises(ConfigError, match=f"page.port {server.port} on 127.0.0.1 is already in use"):
+        PageServer(PageHub(), "127.0.0.1", server.port)
+
+
+def test_binds_loopback_only(server):
+    assert server.sock.getsockname()[0] == "127.0.0.1"
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))  # UDP: sends nothing, just picks the outward address
+        outward = probe.getsockname()[0]
+    except OSError:
+        outward = "127.0.0.1"
+    finally:
+        probe.close()
+    if outward.startswith("127."):
+        pytest.skip("no non-loopback address on this machine")
+    with pytest.raises(OSError):
+        socket.create_connection((outward, server.port), timeout=1).close()
