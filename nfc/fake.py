@@ -89,7 +89,7 @@ class NtagChip:
         if self.has_config:
             cfg = self.cfgpage * 4
             mem[cfg - 4 : cfg] = bytes([0x00, 0x00, 0x00, 0xBD])  # dynamic lock bytes
-            mem[cfg : cfg + 16] = bytes.fromhex("04000000" "00050000" "FFFFFFFF" "00000000")
+            mem[cfg : cfg + 16] = bytes.fromhex("0400000000050000FFFFFFFF00000000")
             mem[cfg + 3] = 0xFF  # AUTH0: no protection
         self.memory = mem
         self.signature = hashlib.sha256(b"heatcast fake NTAG signature" + self.uid).digest()

@@ -162,6 +162,8 @@ class _Redactor(logging.Filter):
         self.secrets.update({key[:4].hex(), key.hex()})
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "nfc.clf" and record.levelno >= logging.ERROR:
+            return False  # "no reader on path", "[Errno 19] ...": heatcast reports these itself
         if not self.secrets:
             return True
         try:
@@ -178,6 +180,8 @@ class _Redactor(logging.Filter):
 _redactor = _Redactor()
 for _name in _Redactor.LOGGERS:
     logging.getLogger(_name).addFilter(_redactor)
+# nfcpy pins its logger to INFO; let the application's level decide instead
+logging.getLogger("nfc").setLevel(logging.NOTSET)
 
 
 # -- the frontend -------------------------------------------------------------------------------
@@ -239,6 +243,8 @@ class TagReport:
     protected: bool = False
     locked: bool = False
     phone_writable: bool = False
+    #: whether heatcast can write it: None when it is protected and no secret was given
+    writable: bool | None = None
     verified: bool = False
     changed: bool = False
     protected_now: bool = False
@@ -285,6 +291,7 @@ class TagWriter:
         self.path = check_path(path)
         self.connect_timeout = connect_timeout
         self.clf: CountingFrontend | None = None
+        self._closed_counts = (0, 0)
 
     # reader ---------------------------------------------------------------------------------
     def open(self) -> None:
@@ -294,6 +301,8 @@ class TagWriter:
     def close(self) -> None:
         clf, self.clf = self.clf, None
         if clf is not None:
+            w, e = self._closed_counts
+            self._closed_counts = (w + clf.page_writes, e + clf.exchanges)
             try:
                 clf.close()
             except Exception as exc:  # a dead USB device may fail in many ways on close
@@ -310,9 +319,11 @@ class TagWriter:
 
     @property
     def counters(self) -> tuple[int, int]:
-        if self.clf is None:
-            return (0, 0)
-        return (self.clf.page_writes, self.clf.exchanges)
+        """(page writes, exchanges) since this writer was made, across reopens."""
+        writes, exchanges = self._closed_counts
+        if self.clf is not None:
+            writes, exchanges = writes + self.clf.page_writes, exchanges + self.clf.exchanges
+        return (writes, exchanges)
 
     def mute(self) -> None:
         """Switch the RF field off so that phones can read the tag in peace."""
@@ -395,12 +406,21 @@ class TagWriter:
         )
 
     # operations -----------------------------------------------------------------------------
-    def read(self) -> TagReport:
-        """Read the tag as a phone would (no password) and report what it holds."""
+    def read(self, secret: SiteSecret | bytes | None = None) -> TagReport:
+        """Read the tag as a phone would and report what it holds.
+
+        With *secret*, also check that heatcast's key opens a protected tag (``writable``).
+        """
         start = self.counters
         tag = self._connect()
         try:
             report = self._describe(tag)
+            if report.protected and secret is not None and report.tag_type in CFG_PAGE:
+                key = tag_key(secret, bytes(tag.identifier))
+                _redactor.remember(key)
+                report.writable = bool(tag.authenticate(key)) and not report.locked
+                if not report.writable:
+                    report.notes.append("the site secret does not open this tag (wrong password)")
         except NfcError:
             raise
         except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
@@ -431,6 +451,8 @@ class TagWriter:
         report.capacity = ndef_area.capacity
         report.url = url_of(ndef_area.octets)
         report.phone_writable = bool(ndef_area.is_writeable) and not report.protected
+        if not report.protected:
+            report.writable = bool(ndef_area.is_writeable) and not report.locked
         return report
 
     def write_url(
