@@ -85,7 +85,7 @@ class ContentConfig:
 class NfcConfig:
     device: str = NFC_AUTO
     protect: bool = True
-    #: None: ``<data_dir>/nfc-secret`` (created, owner-only, when first needed).
+    #: None: ``$HEATCAST_NFC_SECRET``, else heatcast.nfc.keys' default file.
     secret_file: Path | None = None
     min_interval_s: float = 5.0
 
@@ -122,10 +122,6 @@ class Config:
     @property
     def db_path(self) -> Path:
         return self.content.db if self.content.db is not None else self.data_dir / "content.db"
-
-    @property
-    def secret_path(self) -> Path:
-        return self.nfc.secret_file if self.nfc.secret_file is not None else self.data_dir / "nfc-secret"
 
     @property
     def nfc_enabled(self) -> bool:

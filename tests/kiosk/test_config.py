@@ -65,7 +65,6 @@ def test_defaults_and_derived_paths(tmp_path):
     config = load_config_text(f'data_dir = "{tmp_path}"')
     assert config.page.host == "127.0.0.1" and config.page.port == 8080
     assert config.db_path == tmp_path / "content.db"
-    assert config.secret_path == tmp_path / "nfc-secret"
     assert config.decision.dwell_trigger_s == 5.0
 
 

@@ -1,0 +1,705 @@
+"""``heatcast run``: frames -> audience -> content -> page and NFC tag, in one process.
+
+Three threads, so that nothing ever holds the sensor up:
+
+* the **sensor thread** reads frames, runs the classifier :class:`Pipeline` and
+  the :class:`Decider` (both cheap, pure computation) and accumulates the current
+  showing's attention figures. It only ever appends to a queue;
+* the **worker thread** does everything that may block: choosing from the
+  catalogue (SQLite), recording impressions, publishing to the page and handing
+  URLs to the NFC :class:`TagService` (which has a thread of its own);
+* the **page thread** runs uvicorn (see :mod:`heatcast.firmware.page`).
+
+The main thread waits for SIGTERM/SIGINT, feeds the systemd watchdog while the
+threads are healthy, and shuts down in order: sensor, worker (which records the
+last impression), tag writer (finishing or abandoning its write), page, database.
+
+No thermal frame is ever written anywhere: frames live only in the sensor thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from heatcast.classify.audience import Audience
+from heatcast.errors import ConfigError, HeatcastError
+from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
+from heatcast.firmware.page import PageHub, PageServer, Shown
+from heatcast.sensor.frame import Frame
+
+log = logging.getLogger(__name__)
+
+Key = tuple[int, str | None, str | None]
+NOBODY: Key = (0, None, None)
+#: A gap between frames longer than this is not counted as attention.
+MAX_FRAME_GAP_S = 1.0
+PURGE_EVERY_S = 24 * 3600.0
+REOPEN_DB_EVERY_S = 30.0
+PENDING_MAX = 10_000
+
+
+# -- systemd --------------------------------------------------------------------
+
+
+def sd_notify(state: str, env: dict[str, str] | None = None) -> bool:
+    """Send ``state`` (``READY=1``, ``WATCHDOG=1``...) to systemd, if it is listening.
+
+    The protocol is one datagram on the unix socket named by ``$NOTIFY_SOCKET``
+    (a leading ``@`` means the abstract namespace); small enough to need no library.
+    """
+    address = (os.environ if env is None else env).get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        log.debug("sd_notify %s failed: %s", state, exc)
+        return False
+    return True
+
+
+def watchdog_interval(env: dict[str, str] | None = None) -> float | None:
+    """Seconds between watchdog pings: half of systemd's ``WatchdogSec``, or None."""
+    text = (os.environ if env is None else env).get("WATCHDOG_USEC")
+    try:
+        usec = int(text) if text else 0
+    except ValueError:
+        return None
+    return usec / 2e6 if usec > 0 else None
+
+
+# -- deciding when to change the content ------------------------------------------
+
+
+def audience_key(audience: Audience) -> Key:
+    if not audience.presence:
+        return NOBODY
+    return (audience.count, audience.posture, audience.orientation)
+
+
+def describe(audience: Audience) -> str:
+    """One line for the terminal: ``2 people, standing, facing for 6 s``."""
+    if not audience.presence:
+        return "nobody"
+    people = (
+        "4+ people"
+        if audience.count >= 4
+        else f"{audience.count} {'person' if audience.count == 1 else 'people'}"
+    )
+    parts = [people]
+    if audience.posture:
+        parts.append(audience.posture)
+    if audience.orientation:
+        parts.append(audience.orientation)
+    text = ", ".join(parts)
+    if audience.facing_s >= 1:
+        text += f" (facing for {audience.facing_s:.0f} s)"
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """A reason to choose content now, with the audience to choose for.
+
+    ``reason`` is ``start``, ``arrived``, ``left``, ``changed``, ``engaged`` or ``rotate``.
+    """
+
+    reason: str
+    audience: Audience
+
+
+class Decider:
+    """Turns the per-frame audience into the few moments the content should change.
+
+    Pure and clocked by the frames' own time ``t``, so it behaves the same on a
+    live sensor, in a replay at full speed and in tests.
+
+    * a changed audience (count, posture or orientation of the primary person)
+      must stay the same for ``settle_s`` before it counts: a count flickering
+      between 1 and 2 never flaps the screen;
+    * someone arriving or everyone leaving triggers as soon as it has settled;
+      other changes wait until the current choice has been up ``min_show_s``;
+    * someone facing the screen for ``dwell_trigger_s`` triggers once ("engaged"),
+      so content targeted at engaged viewers (a minimum dwell) can be chosen;
+    * the same audience gets a fresh choice every ``rotate_s``.
+    """
+
+    def __init__(
+        self,
+        settle_s: float = 2.0,
+        dwell_trigger_s: float = 5.0,
+        min_show_s: float = 6.0,
+        rotate_s: float = 180.0,
+    ) -> None:
+        self.settle_s = settle_s
+        self.dwell_trigger_s = dwell_trigger_s
+        self.min_show_s = min_show_s
+        self.rotate_s = rotate_s
+        self.shown: Key | None = None
+        self.shown_at = 0.0
+        self.settled: Key | None = None
+        self._candidate: Key | None = None
+        self._candidate_since = 0.0
+        self._engaged = False
+        self._last_t: float | None = None
+        #: True after an update in which the settled audience changed.
+        self.settled_changed = False
+
+    def update(self, audience: Audience) -> Trigger | None:
+        t = audience.t
+        key = audience_key(audience)
+        self.settled_changed = False
+        if self._last_t is not None and t < self._last_t - 1.0:
+            # The clock went back (a trace started again): start timing afresh.
+            self.shown_at = t
+            self._candidate_since = t
+        self._last_t = t
+        if key != self._candidate:
+            self._candidate = key
+            self._candidate_since = t
+        if self.shown is None:
+            return self._fire("start", audience, key)
+        stable = t - self._candidate_since >= self.settle_s
+        if stable and key != self.settled:
+            self.settled = key
+            self.settled_changed = True
+        if not audience.presence or audience.facing_s < self.dwell_trigger_s:
+            self._engaged = False
+        if stable and key != self.shown:
+            if (key == NOBODY) != (self.shown == NOBODY):
+                return self._fire("left" if key == NOBODY else "arrived", audience, key)
+            if t - self.shown_at >= self.min_show_s:
+                return self._fire("changed", audience, key)
+        if audience.presence and not self._engaged and audience.facing_s >= self.dwell_trigger_s:
+            self._engaged = True
+            return self._fire("engaged", audience, key)
+        if t - self.shown_at >= self.rotate_s:
+            return self._fire("rotate", audience, self.shown)
+        return None
+
+    def _fire(self, reason: str, audience: Audience, key: Key) -> Trigger:
+        if self.settled is None:
+            self.settled = key
+            self.settled_changed = True
+        self.shown = key
+        self.shown_at = audience.t
+        return Trigger(reason, audience)
+
+
+@dataclass(slots=True)
+class Showing:
+    """Attention figures for one showing, accumulated frame by frame (sensor thread)."""
+
+    audience: Audience
+    start_t: float
+    last_t: float
+    present_s: float = 0.0
+    facing_s: float = 0.0
+    last_present: bool = False
+
+    def add(self, audience: Audience) -> None:
+        dt = audience.t - self.last_t
+        if 0 < dt <= MAX_FRAME_GAP_S and audience.presence:
+            self.present_s += dt
+            if audience.orientation == "facing":
+                self.facing_s += dt
+        self.last_t = audience.t
+        self.last_present = audience.presence
+
+    @property
+    def duration_s(self) -> float:
+        return max(0.0, self.last_t - self.start_t)
+
+
+# -- the parts the kiosk joins ------------------------------------------------------
+
+
+class FrameSourceLike(Protocol):
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+class TagServiceLike(Protocol):
+    def submit(self, url: str) -> None: ...
+
+    def state(self) -> Any: ...
+
+    def close(self, timeout: float = ...) -> object: ...
+
+
+class PipelineLike(Protocol):
+    def update(self, frame: Frame) -> Audience: ...
+
+
+def resolve_nfc_device(config: Config) -> str | None:
+    """The nfcpy path to use: None for no reader (the kiosk then only logs URLs)."""
+    device = config.nfc.device
+    if device == NFC_OFF:
+        return None
+    if device != NFC_AUTO:
+        return device
+    from heatcast.nfc.status import auto_device
+
+    try:
+        found = auto_device()
+    except OSError:
+        found = None
+    if found is None:
+        log.info("no NFC reader found: NFC is off, the URLs are logged instead")
+    return found
+
+
+def make_tag_service(config: Config, device: str | None) -> TagServiceLike:
+    """The real NFC tag service for ``device`` (None: log-only)."""
+    from heatcast.nfc.service import TagService
+
+    secret: bytes | None = None
+    if device is not None and config.nfc.protect:
+        from heatcast.nfc.keys import ENV_SECRET, create_secret_file, default_secret_path, load_secret
+
+        path = config.nfc.secret_file
+        if path is None and not os.environ.get(ENV_SECRET) and config.nfc.device == NFC_AUTO:
+            default = default_secret_path()
+            if not default.exists():
+                create_secret_file(default)
+                log.warning("created a new NFC site secret in %s (keep a copy: it opens your tags)", default)
+        secret = load_secret(path).value
+    service: TagServiceLike = TagService(
+        device, protect=config.nfc.protect, secret=secret, min_interval_s=config.nfc.min_interval_s
+    )
+    return service
+
+
+def _tag_summary(state: Any) -> tuple[Any, ...]:
+    return tuple(getattr(state, name, None) for name in ("reader", "url", "verified", "protected", "error"))
+
+
+# -- the kiosk ------------------------------------------------------------------------
+
+
+@dataclass
+class KioskStats:
+    frames: int = 0
+    triggers: int = 0
+    changes: int = 0
+    impressions: int = 0
+    impressions_failed: int = 0
+    sensor_errors: int = 0
+    pipeline_errors: int = 0
+    content_errors: int = 0
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class Kiosk:
+    """The running billboard. ``start()``, then ``wait()``/``stop()``; or ``run()`` from main.
+
+    ``source_factory`` opens the frame source (default: ``config.sensor.source``
+    with the configured mounting); it is called again after a sensor failure.
+    ``tag_service`` defaults to heatcast's :class:`TagService` on the configured
+    reader; ``pipeline`` to the classifier with ``config.model.path``.
+    ``report`` receives the lines the terminal shows (default: the log).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        source_factory: Callable[[], FrameSourceLike] | None = None,
+        pipeline: PipelineLike | None = None,
+        tag_service: TagServiceLike | None = None,
+        page_port: int | None = None,
+        report: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = datetime.now,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.report = report or (lambda line: log.info("%s", line))
+        self.clock = clock
+        self.seed = seed
+        self.stats = KioskStats()
+        self._source_factory = source_factory or self._open_configured_source
+        self._source: FrameSourceLike | None = None
+        if pipeline is None:
+            from heatcast.classify.pipeline import Pipeline
+
+            pipeline = Pipeline(config.model.path)
+        self.pipeline = pipeline
+        d = config.decision
+        self.decider = Decider(d.settle_s, d.dwell_trigger_s, d.min_show_s, d.rotate_s)
+        self._tag_given = tag_service is not None
+        self.nfc_device: str | None = None
+        if tag_service is None:
+            self.nfc_device = resolve_nfc_device(config)
+            tag_service = make_tag_service(config, self.nfc_device)
+        self.tag = tag_service
+        self.hub = PageHub(
+            nfc=self._tag_given or self.nfc_device is not None, retention_days=config.content.retention_days
+        )
+        self.page: PageServer | None = None
+        if config.page.enabled:
+            port = config.page.port if page_port is None else page_port
+            self.page = PageServer(self.hub, config.page.host, port)
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._wake = threading.Event()
+        self._pending: collections.deque[tuple[str, Any]] = collections.deque()
+        self._dropped = 0
+        self._showing: Showing | None = None
+        self.latest: Audience | None = None
+        self.last_frame_monotonic: float | None = None
+        self.current: Shown | None = None
+        self.catalogue: Any = None
+        self.chooser: Any = None
+        self._sensor = threading.Thread(target=self._sense, name="heatcast-sensor", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="heatcast-worker", daemon=True)
+        self.first_decision = threading.Event()
+        self._db_error: str | None = None
+
+    # -- lifecycle
+
+    @property
+    def page_url(self) -> str | None:
+        return self.page.url if self.page else None
+
+    def start(self) -> None:
+        self._open_catalogue()
+        if self.page:
+            self.page.start()
+            self.report(f"page     {self.page.url}")
+        if self.nfc_device is None and not self._tag_given:
+            self.report("nfc      off: no reader (the URL is logged instead of written)")
+        elif self.nfc_device is not None:
+            self.report(f"nfc      reader {self.nfc_device}")
+        self._worker.start()
+        self._sensor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until stopped (or the frame source ended); True if so."""
+        return self._done.wait(timeout)
+
+    def healthy(self) -> bool:
+        alive = self._sensor.is_alive() and self._worker.is_alive()
+        return alive and (self.page is None or self.page.alive)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop everything in order; safe to call more than once."""
+        self.stop()
+        deadline = time.monotonic() + timeout
+        if self._sensor.is_alive():
+            self._sensor.join(max(0.1, deadline - time.monotonic()))
+        if self._worker.is_alive():
+            self._worker.join(max(0.1, deadline - time.monotonic()))
+        try:
+            self.tag.close(timeout=max(0.5, min(3.0, deadline - time.monotonic())))
+        except Exception:
+            log.exception("closing the NFC tag service")
+        if self.page:
+            self.page.stop(timeout=max(0.5, deadline - time.monotonic()))
+        if self._source is not None:
+            try:
+                self._source.close()
+            except Exception:
+                log.debug("closing the frame source", exc_info=True)
+        if self.catalogue is not None:
+            try:
+                self.catalogue.close()
+            except Exception:
+                log.debug("closing the catalogue", exc_info=True)
+            self.catalogue = None
+        self._done.set()
+
+    def run(self, *, handle_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT or the end of the frame source; the exit status."""
+        previous: dict[signal.Signals, Any] = {}
+        if handle_signals:
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                log.info("signal %d: stopping", signum)
+                self.stop()
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            self.start()
+            sd_notify("READY=1")
+            ping = watchdog_interval()
+            stale_logged = False
+            while not self._stop.wait(min(ping or 1.0, 1.0)):
+                if self._done.is_set():
+                    break
+                if ping and self.healthy():
+                    sd_notify("WATCHDOG=1")
+                last = self.last_frame_monotonic
+                stale = last is not None and time.monotonic() - last > 10.0
+                if stale and not stale_logged:
+                    log.warning("no frame from the sensor for 10 s; showing the last choice meanwhile")
+                stale_logged = stale
+            sd_notify("STOPPING=1")
+        finally:
+            self.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    # -- sensor thread
+
+    def _open_configured_source(self) -> FrameSourceLike:
+        from heatcast.sensor.sources import Mount, open_source
+
+        mount = Mount(self.config.sensor.rotate, self.config.sensor.mirror)
+        source: FrameSourceLike = open_source(self.config.sensor.source, mount=mount)
+        return source
+
+    def _push(self, kind: str, payload: Any) -> None:
+        if len(self._pending) >= PENDING_MAX:
+            self._pending.popleft()
+            self._dropped += 1
+        self._pending.append((kind, payload))
+        self._wake.set()
+
+    def _sense(self) -> None:
+        backoff = 0.5
+        error_streak = 0
+        pipeline_streak = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self._source is None:
+                        self._source = self._source_factory()
+                    for frame in self._source:
+                        self.last_frame_monotonic = time.monotonic()
+                        self.stats.frames += 1
+                        try:
+                            audience = self.pipeline.update(frame)
+                        except Exception:
+                            self.stats.pipeline_errors += 1
+                            if pipeline_streak == 0:
+                                log.exception("the classifier failed on a frame; skipping such frames")
+                            pipeline_streak += 1
+                            continue
+                        pipeline_streak = 0
+                        error_streak = 0
+                        backoff = 0.5
+                        self._on_audience(audience)
+                        if self._stop.is_set():
+                            break
+                    else:
+                        if not self._stop.is_set():
+                            self.report("sensor   the frame source ended; stopping")
+                        break
+                except (HeatcastError, OSError, ValueError) as exc:
+                    self.stats.sensor_errors += 1
+                    if error_streak == 0:
+                        log.error("sensor: %s; retrying", exc)
+                    error_streak += 1
+                    self._close_source()
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
+        except Exception:
+            log.exception("the sensor loop failed")
+        finally:
+            self._stop.set()
+            self._wake.set()
+
+    def _close_source(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except Exception:
+                log.debug("closing the frame source", exc_info=True)
+
+    def _on_audience(self, audience: Audience) -> None:
+        self.latest = audience
+        showing = self._showing
+        if showing is not None:
+            showing.add(audience)
+        trigger = self.decider.update(audience)
+        if self.decider.settled_changed:
+            self._push("audience", audience)
+        if trigger is not None:
+            self.stats.triggers += 1
+            self.stats.reasons[trigger.reason] += 1
+            self._showing = Showing(audience, audience.t, audience.t, last_present=audience.presence)
+            self._push("trigger", (trigger, showing))
+
+    # -- worker thread
+
+    def _open_catalogue(self) -> bool:
+        from heatcast.firmware.catalogue import Catalogue
+        from heatcast.firmware.chooser import Chooser
+
+        try:
+            self.catalogue = Catalogue.open_or_copy(self.config.db_path)
+            self.chooser = Chooser(self.catalogue, seed=self.seed)
+        except HeatcastError as exc:
+            self._content_error(str(exc))
+            return False
+        self._db_error = None
+        self.report(f"content  {self.config.db_path}")
+        return True
+
+    def _content_error(self, message: str) -> None:
+        self.stats.content_errors += 1
+        if message != self._db_error:
+            log.error("content: %s; keeping the last good choice", message)
+            self._db_error = message
+
+    def _work(self) -> None:
+        last_purge = 0.0
+        last_reopen = time.monotonic()
+        last_tag: tuple[Any, ...] | None = None
+        last_tag_check = 0.0
+        try:
+            while True:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                now_mono = time.monotonic()
+                if self.catalogue is None and now_mono - last_reopen >= REOPEN_DB_EVERY_S:
+                    last_reopen = now_mono
+                    self._open_catalogue()
+                if self.catalogue is not None and now_mono - last_purge >= PURGE_EVERY_S:
+                    last_purge = now_mono
+                    self._purge()
+                if now_mono - last_tag_check >= 0.5:
+                    last_tag_check = now_mono
+                    last_tag = self._watch_tag(last_tag)
+                latest: Trigger | None = None
+                while self._pending:
+                    kind, payload = self._pending.popleft()
+                    if kind == "audience":
+                        self.report(f"audience {describe(payload)}")
+                    else:
+                        trigger, closed = payload
+                        if closed is not None:
+                            self._record(closed, trigger.reason == "left")
+                        latest = trigger
+                if self._dropped:
+                    log.warning("the worker fell behind: %d sensor events dropped", self._dropped)
+                    self._dropped = 0
+                if latest is not None:
+                    self._choose(latest)
+                if self._stop.is_set() and not self._pending:
+                    break
+            if self._showing is not None and self.latest is not None:
+                self._record(self._showing, not self.latest.presence)
+                self._showing = None
+        except Exception:
+            log.exception("the kiosk worker failed")
+            self._stop.set()
+
+    def _purge(self) -> None:
+        try:
+            self.catalogue.purge(self.config.content.retention_days, now=self.clock())
+        except HeatcastError as exc:
+            self._content_error(str(exc))
+
+    def _record(self, showing: Showing, left: bool) -> None:
+        if self.current is None or self.current.content_id is None or self.catalogue is None:
+            return
+        from heatcast.firmware.catalogue import Impression
+
+        end = self.clock()
+        duration = showing.duration_s
+        start = end - timedelta(seconds=duration)
+        a = showing.audience
+        impression = Impression(
+            content_id=self.current.content_id,
+            count=a.count if a.presence else 0,
+            posture=a.posture if a.presence else None,
+            orientation=a.orientation if a.presence else None,
+            start=start,
+            end=end,
+            dwell_s=min(showing.present_s, duration),
+            facing_s=min(showing.facing_s, duration),
+            stayed=showing.last_present and not left,
+        )
+        try:
+            ok = self.catalogue.record_impression(impression)
+        except HeatcastError as exc:  # record_impression logs and returns False; belt and braces
+            self._content_error(str(exc))
+            ok = False
+        if ok:
+            self.stats.impressions += 1
+        else:
+            self.stats.impressions_failed += 1
+
+    def _choose(self, trigger: Trigger) -> None:
+        if self.chooser is None and not self._open_catalogue():
+            return
+        try:
+            item = self.chooser.choose(trigger.audience, self.clock())
+        except Exception as exc:  # a corrupt or vanished file: keep showing what we have
+            self._content_error(
+                str(exc) if isinstance(exc, HeatcastError) else f"{type(exc).__name__}: {exc}"
+            )
+            return
+        if self._db_error is not None:
+            self.report("content  the catalogue works again")
+            self._db_error = None
+        self.first_decision.set()
+        if item is None:
+            if self.current is not None or self.hub.seq == 0:
+                self.current = None
+                self.hub.publish(None)
+                self.report("content  nothing to show: the catalogue has no active item")
+            return
+        shown = Shown(item.id, item.title, item.url)
+        if self.current is not None and shown == self.current:
+            return
+        self.current = shown
+        self.stats.changes += 1
+        self.hub.publish(shown)
+        self.tag.submit(shown.url)
+        self.report(f"content  {shown.title} {shown.url} ({trigger.reason}: {describe(trigger.audience)})")
+
+    def _watch_tag(self, last: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        try:
+            state = self.tag.state()
+        except Exception:
+            return last
+        summary = _tag_summary(state)
+        if summary != last and (last is not None or any(summary[1:])):
+            _reader, url, verified, protected, error = summary
+            if error:
+                self.report(f"tag      {error}")
+            elif url:
+                flags = ", ".join(
+                    word for word, on in (("verified", verified), ("protected", protected)) if on
+                )
+                self.report(f"tag      holds {url}" + (f" ({flags})" if flags else ""))
+        return summary
+
+
+def ensure_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create data_dir {path} ({exc.strerror}): set data_dir to a folder heatcast may write"
+        ) from None
