@@ -47,10 +47,13 @@ HIT_FACING_S = 2.0
 
 
 def default_db_path() -> Path:
-    """The kiosk's catalogue: ``$HEATCAST_DATA_DIR/content.db`` or ``~/.local/share/heatcast/content.db``."""
+    """The kiosk's catalogue: ``$HEATCAST_DATA_DIR/content.db``, else under ``$XDG_DATA_HOME`` or
+    ``~/.local/share``: ``heatcast/content.db`` (as the kiosk configuration's default data_dir)."""
     data_dir = os.environ.get("HEATCAST_DATA_DIR")
-    base = Path(data_dir) if data_dir else Path.home() / ".local" / "share" / "heatcast"
-    return base / "content.db"
+    if data_dir:
+        return Path(data_dir) / "content.db"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "heatcast" / "content.db"
 
 
 def bundled_catalogue_path() -> Path:
