@@ -558,10 +558,17 @@ class TagWriter:
         area.octets = message
         report.changed = True
         if area.has_changed:  # a fresh read of the tag memory, compared with what was written
-            held = tag.ndef.octets if tag.ndef is not None else b""
-            raise TagWriteError(
-                f"tag {report.uid} did not verify after the write (it holds {url_of(held)!r}); retrying"
-            )
+            fresh = tag.ndef  # read once more: was it gone, or does it hold something else?
+            if fresh is None:
+                raise TagWriteError(
+                    f"tag {report.uid} could not be read back after the write; it holds the new URL, "
+                    "its previous URL or no message until the write is retried"
+                )
+            if fresh.octets != message:
+                raise TagWriteError(
+                    f"tag {report.uid} did not verify after the write (it holds "
+                    f"{url_of(fresh.octets)!r}, the previous URL or no message); retrying"
+                )
         report.url, report.verified = url, True
         return report
 
