@@ -100,7 +100,9 @@ class TraceRecord:
 _GZIP_MAGIC = b"\x1f\x8b"
 #: What a number cell may hold when a line is not plain ASCII or holds an
 #: underscore: Python's float() would also take "1_0" and non-ASCII digits.
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*|\s*[+-]?(?:nan|inf|infinity)\s*", re.I)
+_NUMBER = re.compile(
+    r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*|\s*[+-]?(?:nan|inf|infinity)\s*", re.I | re.ASCII
+)
 #: count cells longer than this are refused before int() (which caps digits).
 _MAX_COUNT_DIGITS = 6
 _NO_EXTRA: Mapping[str, str] = MappingProxyType({})
