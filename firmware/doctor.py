@@ -314,7 +314,7 @@ def check_nfc(config: Config) -> list[Check]:
     if result["reader"] != "ok":
         checks.append(Check("nfc reader", False, f"{device}: {problem}", problem, {"nfc": result}))
         return checks
-    name = result.get("reader_name") or device
+    name = str(result.get("reader_name") or device)
     checks.append(Check("nfc reader", True, name if device in name else f"{name} at {device}"))
     if result["tag"] != "present":
         checks.append(
