@@ -315,7 +315,7 @@ def check_nfc(config: Config) -> list[Check]:
         checks.append(Check("nfc reader", False, f"{device}: {problem}", problem, {"nfc": result}))
         return checks
     name = str(result.get("reader_name") or device)
-    checks.append(Check("nfc reader", True, name if device in name else f"{name} at {device}"))
+    checks.append(Check("nfc reader", True, name if str(device) in name else f"{name} at {device}"))
     if result["tag"] != "present":
         checks.append(
             Check("nfc tag", False, problem or "no tag on the reader",
