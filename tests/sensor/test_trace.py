@@ -523,7 +523,7 @@ def write_big_gzip(path: Path, frames: int) -> int:
 
 def test_reading_streams_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "day.csv.gz"
-    frames = 20_000
+    frames = 12_000
     decoded = write_big_gzip(path, frames)
     tracemalloc.start()
     try:
@@ -538,7 +538,7 @@ def test_reading_streams_in_bounded_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == frames and last == pytest.approx((frames - 1) / 10)
     # the whole trace would take far more than decoded text; the reader holds lines, not files
-    assert decoded > 6_000_000
+    assert decoded > 4_000_000
     assert peak < decoded / 20, (peak, decoded)
 
 
