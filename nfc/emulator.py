@@ -110,7 +110,8 @@ def serve(tag: UdpTag, port: int, lifetime: float, out: Any = sys.stdout) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m heatcast.nfc.emulator", description=__doc__.split("\n")[0])
+    doc = (__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(prog="python -m heatcast.nfc.emulator", description=doc)
     parser.add_argument("--type", default="ntag215", choices=["ntag213", "ntag215", "ntag216"])
     parser.add_argument("--port", type=int, default=54321, help="UDP port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--lifetime", type=float, default=60.0, help="seconds before the emulator exits")

@@ -194,7 +194,7 @@ def test_keys_never_logged(make_reader, secret, caplog):
 
 def _update_sweep_positions(make_reader, secret) -> int:
     """Page writes needed to update URL_A -> URL_B on a protected NTAG213 (a dry run)."""
-    path, reader = make_reader("NTAG213")
+    path, _reader = make_reader("NTAG213")
     writer = TagWriter(path)
     writer.write_url(URL_A, secret=secret)
     return writer.write_url(URL_B, secret=secret).page_writes
