@@ -39,6 +39,7 @@ def emulator():
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         assert ready, "the emulator did not start"
