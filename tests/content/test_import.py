@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ LEGACY_ROWS = [
 ]
 
 
-def legacy_db(path: Path, rows: list[tuple[str | None, str | None]]) -> Path:
+def legacy_db(path: Path, rows: Sequence[tuple[str | None, str | None]]) -> Path:
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE youtube_urls (description TEXT, url TEXT)")
     conn.executemany("INSERT INTO youtube_urls VALUES (?, ?)", rows)
