@@ -75,7 +75,7 @@ def run(config_path: Path | None, demo: bool) -> None:
 @click.option(
     "--seconds",
     type=click.FloatRange(0.5, 30),
-    default=2.0,
+    default=3.5,
     show_default=True,
     help="How long to read the sensor for the frame-rate and pixel checks.",
 )

@@ -36,6 +36,7 @@ MIN_FREE_MB = 200
 EARLIEST_SANE = datetime(2025, 1, 1)
 THERMISTOR_RANGE_C = (-20.0, 80.0)  # the AMG88xx's operating range
 PIXEL_RANGE_C = (-20.0, 100.0)
+STUCK_MIN_FRAMES = 30
 ENABLE_I2C = "sudo raspi-config nonint do_i2c 0 && sudo reboot"
 
 
@@ -254,7 +255,8 @@ def _pixel_check(stack: np.ndarray[Any, np.dtype[np.float64]], stats: Any) -> Ch
             "pixels", False, f"the sensor sends the identical frame ({n} frames): it is stuck", remedy
         )
     stuck: list[int] = []
-    if n >= 10:
+    # 0.25 C steps and ~0.15 C noise: a live pixel can repeat a few frames, never 30.
+    if n >= STUCK_MIN_FRAMES:
         constant = np.all(flat == flat[0], axis=0)
         moving = ~constant
         if moving.sum() >= flat.shape[1] // 2:
@@ -468,7 +470,7 @@ def _ntp_synchronised() -> bool | None:
 # -- all of them --------------------------------------------------------------------
 
 
-def run_checks(config_path: Path | None = None, *, seconds: float = 2.0) -> list[Check]:
+def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list[Check]:
     """Every check, in the order an installer would fix things."""
     config_check, config = check_config(config_path)
     checks = [config_check]
