@@ -261,7 +261,8 @@ class _Config:
     auth0: int
     access: int
     cc_access: int
-    static_locks: int
+    static_locks: int  # page lock bits of lock bytes 0-1 (block-lock bits left out)
+    dynamic_locks: int  # page lock bits of the dynamic lock bytes
     pages: int
 
     @property
@@ -274,7 +275,7 @@ class _Config:
 
     @property
     def locked(self) -> bool:
-        return bool(self.static_locks) or self.cc_access & 0x0F == 0x0F
+        return bool(self.static_locks or self.dynamic_locks) or self.cc_access & 0x0F == 0x0F
 
 
 def product_of(tag: Any) -> str:
@@ -379,10 +380,13 @@ class TagWriter:
         product = product_of(tag)
         cfg_page = CFG_PAGE.get(product)
         head = tag.read(0)
+        static = (head[10] & 0xF8) | head[11] << 8  # bits 0-2 of lock byte 0 only lock the lock bits
         if cfg_page is None:
-            return _Config(0xFF, 0, head[15], head[10] | head[11] << 8, 0)
-        cfg = tag.read(cfg_page)
-        return _Config(cfg[3], cfg[4], head[15], head[10] | head[11] << 8, cfg_page + 4)
+            return _Config(0xFF, 0, head[15], static, 0, 0)
+        # one READ returns the dynamic lock page, CFG0 and CFG1 (4 pages from cfg_page - 1)
+        data = tag.read(cfg_page - 1)
+        dynamic = 0 if product == "NTAG210" else data[0] | data[1] << 8
+        return _Config(data[7], data[8], head[15], static, dynamic, cfg_page + 4)
 
     def _authenticate(self, tag: Any, key: bytes) -> tuple[Any, bool]:
         """Authenticate; returns (tag, repair) where repair means a torn protect() must be redone."""

@@ -245,3 +245,25 @@ def test_tag_pulled_away_while_being_protected(make_reader, secret):
         assert chip.auth0 == 3 and chip.page(3)[3] == 0x08
         assert chip.pwd + chip.pack == tag_key(secret, chip.uid)
         assert TagWriter(path).write_url(URL_A, secret=secret).page_writes == 0
+
+
+def test_dynamic_lock_bits_and_block_lock_bits(make_reader, phone, secret):
+    path, reader = make_reader("NTAG215")
+    TagWriter(path).write_url(URL_A, secret=secret, protect=False)
+    phone(reader).write(2, b"\0\0\x07\x00")  # block-lock bits only: pages stay writable
+    assert TagWriter(path).write_url(URL_B, secret=secret, protect=False).verified
+    phone(reader).write(reader.tag.user_end, b"\x01\x00\x00\x00")  # locks pages 16..31
+    with pytest.raises(ReadOnlyTag, match="permanently locked"):
+        TagWriter(path).write_url(URL_A, secret=secret, protect=False)
+    assert reader.tag.ndef_url() == URL_B
+
+
+def test_static_lock_bits_below_auth0_are_reported(make_reader, phone, secret):
+    # AUTH0 = 3 leaves page 2 (static lock bits) writable without the password, as on the
+    # chip: a vandal can freeze the tag at its current URL but never change it.
+    path, reader = make_reader("NTAG213")
+    TagWriter(path).write_url(URL_A, secret=secret)
+    phone(reader).write(2, b"\0\0\xf8\xff")
+    with pytest.raises(ReadOnlyTag, match="replace the sticker"):
+        TagWriter(path).write_url(URL_B, secret=secret)
+    assert reader.tag.ndef_url() == URL_A
