@@ -298,7 +298,7 @@ def _positive_frames(ctx: click.Context, param: click.Parameter, value: str | No
     "-o",
     "out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a folder is refused in one line below
     metavar="FILE",
     help="Trace file to write: FILE.csv, or FILE.csv.gz to compress it.",
 )
