@@ -1292,6 +1292,9 @@ def export_csv(catalogue: Catalogue, path: Path) -> int:
             writer.writeheader()
             for item in items:
                 writer.writerow(item_to_csv_row(item))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only
         os.replace(tmp, path)
     except OSError as exc:
         raise ContentError(

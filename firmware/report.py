@@ -175,6 +175,23 @@ def report_rows(report: Report) -> Iterable[dict[str, Any]]:
             yield row("audience_item", f"{key}#{item}", f"{bucket_label(key)} / {report.titles[item]}", s)
 
 
+def _period(report: Report) -> str:
+    if not report.first or not report.last:
+        return f"since {report.since:%d %b %Y}" if report.since else "nothing recorded yet"
+    first, last = datetime.fromisoformat(report.first), datetime.fromisoformat(report.last)
+    if first.date() == last.date():
+        return f"{first:%a %d %b %Y}"
+    return f"{first:%d %b %Y} to {last:%d %b %Y}"
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Move the finished file into place with ordinary permissions (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def _atomic_target(path: Path) -> tuple[int, str]:
     try:
         return tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent if str(path.parent) else ".")
@@ -191,7 +208,7 @@ def write_csv(report: Report, path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(report_rows(report))
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
 def write_png(report: Report, path: Path) -> None:
@@ -203,7 +220,7 @@ def write_png(report: Report, path: Path) -> None:
 
     fig = plt.figure(figsize=(12, 10), dpi=100, layout="constrained")
     t = report.total
-    period = f"since {report.since:%d %b %Y}" if report.since else "all recorded time"
+    period = _period(report)
     fig.suptitle(
         f"heatcast: what was seen ({period})\n{t.shown} showings, {t.people_in_view} people in view, "
         f"{t.watchers} watched, {_duration(t.attention_s)} of attention",
@@ -218,11 +235,18 @@ def write_png(report: Report, path: Path) -> None:
             ax.axis("off")
         ax_hour.text(0.5, 0.5, "No showings recorded yet", ha="center", va="center", fontsize=18)
     else:
-        hours = list(range(24))
+        active = sorted(report.by_hour)
+        hours = list(range(max(active[0] - 1, 0), min(active[-1] + 1, 23) + 1))
         people = [report.by_hour.get(h, _EMPTY).people_in_view for h in hours]
         watchers = [report.by_hour.get(h, _EMPTY).watchers for h in hours]
         ax_hour.bar([h - 0.2 for h in hours], people, width=0.4, label="people in view", color="#9ecae1")
-        ax_hour.bar([h + 0.2 for h in hours], watchers, width=0.4, label="watchers (facing)", color="#08519c")
+        ax_hour.bar(
+            [h + 0.2 for h in hours],
+            watchers,
+            width=0.4,
+            label="watchers (faced the screen)",
+            color="#08519c",
+        )
         ax_hour.set_xticks(hours, [f"{h:02d}" for h in hours])
         ax_hour.set_xlabel("hour of the day")
         ax_hour.set_ylabel("count")
@@ -241,21 +265,24 @@ def write_png(report: Report, path: Path) -> None:
         ax_item.set_title("Content that held attention (top 10)")
         ax_item.margins(x=0.25)
 
-        keys = sorted((k for k in report.by_bucket if not k.startswith("0|")), key=parse_bucket_sort)
+        shown = {k: sum(s.shown for s in v.values()) for k, v in report.by_bucket.items() if k[0] != "0"}
+        keys = sorted(sorted(shown, key=lambda k: -shown[k])[:12], key=parse_bucket_sort)
         hits = [sum(s.hits for s in report.by_bucket[k].values()) for k in keys]
         misses = [sum(s.misses for s in report.by_bucket[k].values()) for k in keys]
         names = [bucket_label(k) for k in keys]
         ax_bucket.barh(names, hits, color="#31a354", label="hit: watched 2 s or more")
         ax_bucket.barh(names, misses, left=hits, color="#bdbdbd", label="miss: nobody watched")
         ax_bucket.set_xlabel("showings")
-        ax_bucket.set_title("Hits and misses per audience")
+        ax_bucket.set_title(
+            "Hits and misses per audience" + ("\n(the 12 most frequent)" if len(shown) > 12 else "")
+        )
         ax_bucket.legend(loc="lower right", fontsize=8)
         ax_bucket.invert_yaxis()
     fd, tmp = _atomic_target(path)
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         plt.close(fig)
         if os.path.exists(tmp):
