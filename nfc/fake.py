@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -463,13 +464,169 @@ def register(path: str, reader: FakeReader) -> FakeReader:
     return reader
 
 
-def open_fake(path: str) -> FakeDevice | None:
+_devices: dict[str, nfc.clf.device.Device] = {}
+
+
+def register_device(path: str, device: nfc.clf.device.Device) -> None:
+    """Make ``open_fake(path)`` return *device* itself (e.g. one end of an :class:`RfLink`)."""
+    with _registry_lock:
+        _devices[path.lower()] = device
+
+
+def open_fake(path: str) -> nfc.clf.device.Device | None:
     """Open a device on the fake reader at *path*; ``None`` while it is unplugged."""
     key = path.lower()
     with _registry_lock:
+        if key in _devices:
+            return _devices[key]
         reader = _registry.get(key)
     if reader is None:
         reader = fake_reader(path)
     if not reader.plugged:
         return None
     return FakeDevice(reader)
+
+
+# -- a radio link between a reader and a card-emulating device (tag-less mode tests) ----------
+class RfLink:
+    """Two fake devices in each other's field: a reader (Type F) and a card emulator.
+
+    Frames cross as bytes with their length byte, as on nfcpy's UDP transport.
+    """
+
+    RFOFF = b"RFOFF"
+
+    def __init__(self) -> None:
+        import queue
+
+        self.to_card: queue.Queue[bytes] = queue.Queue()
+        self.to_reader: queue.Queue[bytes] = queue.Queue()
+        self.reader = LinkReaderDevice(self)
+        self.card = LinkCardDevice(self)
+
+
+def _get(q: Any, timeout: float | None) -> bytes | None:
+    import queue
+
+    try:
+        return bytes(q.get(timeout=timeout))
+    except queue.Empty:
+        return None
+
+
+class LinkReaderDevice(nfc.clf.device.Device):  # type: ignore[misc]
+    """The phone side of an :class:`RfLink`: senses Type F targets and exchanges frames."""
+
+    def __init__(self, link: RfLink) -> None:
+        self.link = link
+        self.active = False
+        self._path = "fake:link-reader"
+        self._chipset_name = "fake"
+
+    def close(self) -> None:
+        self.mute()
+
+    def mute(self) -> None:
+        if self.active:
+            self.link.to_card.put(RfLink.RFOFF)
+            self.active = False
+
+    def sense_tta(self, target: Any) -> None:
+        return None
+
+    def sense_ttb(self, target: Any) -> None:
+        return None
+
+    def sense_ttf(self, target: Any) -> nfc.clf.RemoteTarget | None:
+        req = bytes(target.sensf_req) if target.sensf_req else bytes.fromhex("00FFFF0100")
+        self.active = True
+        self.link.to_card.put(bytes([len(req) + 1]) + req)
+        rsp = _get(self.link.to_reader, 1.0)
+        if rsp is None or len(rsp) < 18 or rsp[0] != len(rsp) or rsp[1] != 1:
+            return None
+        return nfc.clf.RemoteTarget(target.brty, sensf_res=bytearray(rsp[1:]))
+
+    def sense_dep(self, target: Any) -> None:
+        raise nfc.clf.UnsupportedTargetError("no peer-to-peer on the fake link")
+
+    def send_cmd_recv_rsp(self, target: Any, data: bytes, timeout: float) -> bytearray:
+        self.link.to_card.put(bytes(data))
+        rsp = _get(self.link.to_reader, max(timeout, 2.0))  # threads, not radio timing
+        if rsp is None:
+            raise nfc.clf.TimeoutError("no response")
+        return bytearray(rsp)
+
+    def get_max_send_data_size(self, target: Any) -> int:
+        return 254
+
+    def get_max_recv_data_size(self, target: Any) -> int:
+        return 254
+
+
+class LinkCardDevice(nfc.clf.device.Device):  # type: ignore[misc]
+    """The card side of an :class:`RfLink`: listens as a Type 3 tag, as an RC-S380 can."""
+
+    def __init__(self, link: RfLink) -> None:
+        self.link = link
+        self._path = "fake:link-card"
+        self._vendor_name = "heatcast"
+        self._device_name = "Fake RC-S380 (card emulation)"
+        self._chipset_name = "fake"
+
+    def close(self) -> None:
+        pass
+
+    def mute(self) -> None:
+        pass
+
+    def sense_tta(self, target: Any) -> None:
+        return None
+
+    sense_ttb = sense_ttf = sense_tta
+
+    def listen_tta(self, target: Any, timeout: float) -> None:
+        raise nfc.clf.UnsupportedTargetError("the fake card emulates Type F only")
+
+    listen_ttb = listen_dep = listen_tta
+
+    def listen_ttf(self, target: Any, timeout: float) -> nfc.clf.LocalTarget | None:
+        ends = time.monotonic() + timeout
+        sensf_req = None
+        while True:
+            data = _get(self.link.to_card, max(0.0, ends - time.monotonic()))
+            if data is None:
+                return None
+            if data == RfLink.RFOFF or len(data) < 2 or data[0] != len(data):
+                sensf_req = None
+                continue
+            if data[1] == 0x00:  # SENSF_REQ: the controller answers it without the host
+                sensf_req = data[1:]
+                res = bytes(target.sensf_res[0:17])
+                if sensf_req[3] == 1:
+                    res += bytes(target.sensf_res[17:19])
+                self.link.to_reader.put(bytes([len(res) + 1]) + res)
+            elif sensf_req is not None and data[2:10] == bytes(target.sensf_res[1:9]):
+                return nfc.clf.LocalTarget(
+                    "212F",
+                    sensf_req=bytearray(sensf_req),
+                    sensf_res=target.sensf_res,
+                    tt3_cmd=bytearray(data[1:]),
+                )
+
+    def send_rsp_recv_cmd(self, target: Any, data: bytes | None, timeout: float | None = None) -> bytearray:
+        if data is not None:
+            self.link.to_reader.put(bytes(data))
+        # without a timeout, give up every 0.2 s anyway so that nfcpy's card loop can check
+        # its terminate() callback (it simply waits again after a timeout)
+        cmd = _get(self.link.to_card, 0.2 if timeout is None else timeout)
+        if cmd == RfLink.RFOFF:
+            raise nfc.clf.BrokenLinkError("RFOFF")
+        if cmd is None:
+            raise nfc.clf.TimeoutError("no command")
+        return bytearray(cmd)
+
+    def get_max_send_data_size(self, target: Any) -> int:
+        return 254
+
+    def get_max_recv_data_size(self, target: Any) -> int:
+        return 254
