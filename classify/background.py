@@ -1,0 +1,173 @@
+"""The per-pixel background: what the room looks like with nobody in it.
+
+The model sees each frame minus this background, so the background must
+
+* be learned from pixels judged empty, so that a person standing still for
+  minutes is not absorbed (foreground pixels only follow the room's global
+  drift, plus a half-hour leak so that a warm thing left behind fades out);
+* follow slow ambient drift over hours (empty pixels track the frame with a
+  20 s time constant; the global drift term comes from the empty pixels, or
+  from the thermistor when people fill the view);
+* keep static warm objects present from the start (radiators, screens, lamps):
+  the background starts as the first frame;
+* recover from a cold start with people in view: where a pixel falls clearly
+  *below* the background, something warm has left, so the background drops to
+  the pixel within seconds.
+
+The background is updated once per block of :data:`BLOCK` frames from the
+block's mean. Frame by frame (the kiosk) and a whole array at once (replay,
+training) therefore give the very same numbers, and the per-frame cost stays
+at a subtraction and a copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from heatcast.sensor.frame import COLS, ROWS
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+#: Frames per background update.
+BLOCK = 8
+#: A block mean this far above the background is foreground (C).
+FOREGROUND_C = 0.5
+#: ... and this far below it means something warm has left (C).
+COLD_C = 0.5
+#: Time constants (s): empty pixels, pixels that turned colder, foreground pixels.
+TAU_EMPTY_S = 20.0
+TAU_COLD_S = 2.0
+TAU_FOREGROUND_S = 1800.0
+#: Fewer empty pixels than this and the thermistor gives the global drift.
+MIN_EMPTY_PIXELS = 6
+#: Longest gap between updates that counts as elapsed time (a paused source).
+MAX_GAP_S = 600.0
+#: The ambient is this order statistic of the background's 64 pixels (the median).
+AMBIENT_RANK = 32
+#: The thermistor is smoothed first: some boards report whole degrees.
+TAU_THERMISTOR_S = 60.0
+
+
+class Background:
+    """A per-pixel background, updated every :data:`BLOCK` frames.
+
+    :meth:`subtract` takes one frame, :meth:`subtract_many` an array of
+    consecutive frames; mixing them in any split gives identical results.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.bg: F32 | None = None
+        #: The room's temperature: the background's median (C).
+        self.ambient = math.nan
+        self._block = np.zeros((BLOCK, ROWS, COLS), dtype=np.float32)
+        self._filled = 0
+        self._t_last = 0.0
+        self._therm = math.nan
+        self.updates = 0
+
+    def _start(self, pixels: F32, t: float, thermistor: float) -> F32:
+        bg = np.array(pixels, dtype=np.float32, copy=True)
+        self.bg = bg
+        self.ambient = float(np.partition(bg, AMBIENT_RANK, axis=None)[AMBIENT_RANK])
+        self._t_last = t
+        self._therm = thermistor
+        return bg
+
+    def start(self, pixels: F32, t: float, thermistor: float) -> F32:
+        """The background as of this frame, starting from it on the first call."""
+        return self.bg if self.bg is not None else self._start(pixels, t, thermistor)
+
+    def learn(self, pixels: F32, t: float, thermistor: float) -> bool:
+        """Learn from one frame (after subtracting); True when the background changed."""
+        self._block[self._filled] = pixels
+        self._filled += 1
+        if self._filled == BLOCK:
+            self._update(self._block, t, thermistor)
+            return True
+        return False
+
+    def subtract(self, pixels: F32, t: float, thermistor: float | None = None) -> tuple[F32, float]:
+        """``pixels`` minus the background, and the ambient it was taken against.
+
+        The frame is learned from afterwards.
+        """
+        therm = math.nan if thermistor is None else thermistor
+        bg = self.start(pixels, t, therm)
+        ambient = self.ambient
+        diff: F32 = pixels - bg
+        self.learn(pixels, t, therm)
+        return diff, ambient
+
+    def subtract_many(self, pixels: F32, t: F64, thermistor: F64) -> tuple[F32, F32]:
+        """:meth:`subtract` for an (N, 8, 8) array; ``thermistor`` holds NaN where unknown.
+
+        Returns the (N, 8, 8) differences and the (N,) ambient of each frame.
+        """
+        n = len(pixels)
+        out = np.empty((n, ROWS, COLS), dtype=np.float32)
+        ambient = np.empty(n, dtype=np.float32)
+        if n == 0:
+            return out, ambient
+        bg = self.start(pixels[0], float(t[0]), float(thermistor[0]))
+        i = 0
+        while i < n:
+            j = min(n - i, BLOCK - self._filled)
+            np.subtract(pixels[i : i + j], bg, out=out[i : i + j])
+            ambient[i : i + j] = self.ambient
+            if j == BLOCK:
+                block = pixels[i : i + j]
+                self._filled = BLOCK
+            else:
+                self._block[self._filled : self._filled + j] = pixels[i : i + j]
+                self._filled += j
+                block = self._block
+            i += j
+            if self._filled == BLOCK:
+                self._update(block, float(t[i - 1]), float(thermistor[i - 1]))
+                assert self.bg is not None
+                bg = self.bg
+        return out, ambient
+
+    def _update(self, block: F32, t: float, thermistor: float) -> None:
+        bg = self.bg
+        assert bg is not None
+        self._filled = 0
+        d = np.add.reduce(block, axis=0)
+        d *= np.float32(1.0 / BLOCK)
+        d -= bg
+        dt = min(max(t - self._t_last, 0.0), MAX_GAP_S)
+        self._t_last = t
+        a_empty = -math.expm1(-dt / TAU_EMPTY_S)
+        a_cold = -math.expm1(-dt / TAU_COLD_S)
+        a_fore = -math.expm1(-dt / TAU_FOREGROUND_S)
+        fore = d > FOREGROUND_C
+        cold = d < -COLD_C
+        empty = ~(fore | cold)
+        therm_before = self._therm
+        if math.isfinite(thermistor):
+            if math.isfinite(therm_before):
+                self._therm = therm_before - math.expm1(-dt / TAU_THERMISTOR_S) * (thermistor - therm_before)
+            else:
+                self._therm = therm_before = thermistor
+        n_empty = int(np.count_nonzero(empty))
+        if n_empty >= MIN_EMPTY_PIXELS:
+            drift = a_empty * float(np.sum(d, where=empty)) / n_empty
+        elif math.isfinite(self._therm) and math.isfinite(therm_before):
+            # People fill the view: the board's temperature tells how the room moved.
+            drift = self._therm - therm_before
+        else:
+            drift = 0.0
+        rate = np.where(empty, np.float32(a_empty), np.where(cold, np.float32(a_cold), np.float32(a_fore)))
+        d *= rate
+        if drift:
+            d += fore * np.float32(drift)
+        bg += d
+        self.ambient = float(np.partition(bg, AMBIENT_RANK, axis=None)[AMBIENT_RANK])
+        self.updates += 1

@@ -1,0 +1,249 @@
+"""Scoring the classifier (or the baseline) against labelled traces.
+
+Per label: accuracy, macro F1 and the confusion matrix (rows the truth,
+columns the decision; posture and orientation have an extra ``none`` column
+for "nobody there" decisions). Also the false presence rate on empty frames,
+the arrival latency (frames from the first labelled-present frame of each
+arrival to the first presence decision) and frames per second. Frames whose
+label cell is empty are left out of that label's scoring. Each file is a
+separate recording and starts cold.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from heatcast.classify.audience import COUNT_LABELS, MAX_COUNT, Audience
+from heatcast.classify.tracebatch import Chunk, TraceArrays
+from heatcast.errors import UsageError
+from heatcast.sensor.trace import ORIENTATIONS, POSTURES
+
+I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
+
+CLASSES: dict[str, tuple[str, ...]] = {
+    "presence": ("absent", "present"),
+    "count": COUNT_LABELS,
+    "posture": POSTURES,
+    "orientation": ORIENTATIONS,
+}
+LABEL_NAMES = tuple(CLASSES)
+_POSTURE = {name: i for i, name in enumerate(POSTURES)}
+_ORIENTATION = {name: i for i, name in enumerate(ORIENTATIONS)}
+
+
+class Runner(Protocol):
+    def reset(self) -> None: ...
+
+    def run(self, pixels: Any, t: F64, thermistor: F64) -> list[Audience]: ...
+
+
+@dataclass
+class Decisions:
+    """Per-frame decisions and truths of one or more recordings (-1: none / unlabelled)."""
+
+    truth: dict[str, I32] = field(default_factory=dict)
+    pred: dict[str, I32] = field(default_factory=dict)
+    arrivals: list[int] = field(default_factory=list)  # latency per arrival; -1 missed
+    frames: int = 0
+    seconds: float = 0.0
+
+    def extend(self, other: Decisions) -> None:
+        for name in LABEL_NAMES:
+            self.truth[name] = np.concatenate([self.truth.get(name, _EMPTY), other.truth[name]])
+            self.pred[name] = np.concatenate([self.pred.get(name, _EMPTY), other.pred[name]])
+        self.arrivals += other.arrivals
+        self.frames += other.frames
+        self.seconds += other.seconds
+
+
+_EMPTY = np.zeros(0, dtype=np.int32)
+
+
+def decisions_from(audiences: Sequence[Audience], chunk: Chunk, seconds: float = 0.0) -> Decisions:
+    """Line up a recording's audiences with its labels."""
+    n = len(audiences)
+    pres = np.fromiter((a.presence for a in audiences), dtype=np.int32, count=n)
+    count = np.fromiter((a.count for a in audiences), dtype=np.int32, count=n)
+    posture = np.fromiter((_POSTURE.get(a.posture or "", -1) for a in audiences), dtype=np.int32, count=n)
+    orient = np.fromiter(
+        (_ORIENTATION.get(a.orientation or "", -1) for a in audiences), dtype=np.int32, count=n
+    )
+    truth_count = np.where(chunk.count >= 0, np.minimum(chunk.count, MAX_COUNT), -1).astype(np.int32)
+    d = Decisions(
+        truth={
+            "presence": chunk.presence,
+            "count": truth_count,
+            "posture": chunk.posture,
+            "orientation": chunk.orientation,
+        },
+        pred={"presence": pres, "count": count, "posture": posture, "orientation": orient},
+        frames=n,
+        seconds=seconds,
+    )
+    d.arrivals = arrival_latencies(chunk.presence, pres)
+    return d
+
+
+def arrival_latencies(truth: I32, pred: I32) -> list[int]:
+    """Frames from each labelled arrival to the first presence decision (-1: never, while present)."""
+    out = []
+    n = len(truth)
+    i = 0
+    while i < n:
+        if truth[i] == 1 and (i == 0 or truth[i - 1] != 1):
+            j = i
+            while j < n and truth[j] == 1 and pred[j] != 1:
+                j += 1
+            out.append(j - i if j < n and truth[j] == 1 else -1)
+        i += 1
+    return out
+
+
+def score(d: Decisions) -> dict[str, Any]:
+    """The report: per-label scores, false presence, arrival latency, speed."""
+    labels: dict[str, Any] = {}
+    for name in LABEL_NAMES:
+        labels[name] = label_scores(name, d.truth[name], d.pred[name])
+    empty = d.truth["presence"] == 0
+    n_empty = int(empty.sum())
+    false_pres = float((d.pred["presence"][empty] == 1).mean()) if n_empty else None
+    caught = [a for a in d.arrivals if a >= 0]
+    latency = {
+        "arrivals": len(d.arrivals),
+        "missed": len(d.arrivals) - len(caught),
+        "median": float(statistics.median(caught)) if caught else None,
+        "mean": float(statistics.fmean(caught)) if caught else None,
+    }
+    return {
+        "frames": d.frames,
+        "labels": labels,
+        "empty_frames": n_empty,
+        "false_presence_rate": false_pres,
+        "arrival_latency_frames": latency,
+        "frames_per_second": round(d.frames / d.seconds, 1) if d.seconds > 0 else None,
+    }
+
+
+def label_scores(name: str, truth: I32, pred: I32) -> dict[str, Any]:
+    classes = CLASSES[name]
+    k = len(classes)
+    keep = truth >= 0
+    t = truth[keep]
+    p = pred[keep]
+    with_none = name in ("posture", "orientation")
+    cols = k + 1 if with_none else k
+    p_idx = np.where(p < 0, k, p) if with_none else np.clip(p, 0, k - 1)
+    cm = np.zeros((k, cols), dtype=np.int64)
+    np.add.at(cm, (t, p_idx), 1)
+    n = int(keep.sum())
+    f1s = []
+    for c in range(k):
+        tp = cm[c, c]
+        support = cm[c].sum()
+        predicted = cm[:, c].sum()
+        if support == 0 and predicted == 0:
+            continue
+        f1s.append(2 * tp / (support + predicted) if support + predicted else 0.0)
+    return {
+        "frames": n,
+        "accuracy": float(np.trace(cm[:, :k]) / n) if n else None,
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "classes": list(classes),
+        "predicted": [*classes, "none"] if with_none else list(classes),
+        "confusion": cm.tolist(),
+    }
+
+
+def trace_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Expand folders into the trace files they hold (``*.csv``, ``*.csv.gz``), sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.name.endswith((".csv", ".csv.gz")) and q.is_file())
+            if not found:
+                raise UsageError(f"{p}: no trace files (*.csv, *.csv.gz) in this folder")
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise UsageError(f"{p}: no such trace file or folder")
+    return out
+
+
+def run_trace(runner: Runner, path: Path) -> tuple[list[Audience], Chunk, float]:
+    """Run a recording from a cold start: its audiences, arrays and CPU seconds."""
+    runner.reset()
+    audiences: list[Audience] = []
+    chunks = []
+    busy = 0.0
+    for chunk in TraceArrays(path):
+        start = time.perf_counter()
+        audiences += runner.run(chunk.pixels, chunk.t, chunk.thermistor)
+        busy += time.perf_counter() - start
+        chunks.append(chunk)
+    return audiences, Chunk.concat(chunks), busy
+
+
+def evaluate(
+    runner: Runner,
+    paths: Sequence[Path],
+    progress: Callable[[Path, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Score ``runner`` on every file (each from a cold start), overall and per file."""
+    total = Decisions()
+    files = []
+    for path in paths:
+        audiences, chunk, busy = run_trace(runner, path)
+        d = decisions_from(audiences, chunk, busy)
+        summary = {"path": str(path), "frames": d.frames}
+        one = score(d)
+        summary.update({name: one["labels"][name]["accuracy"] for name in LABEL_NAMES})
+        files.append(summary)
+        if progress is not None:
+            progress(path, summary)
+        total.extend(d)
+    report = score(total)
+    report["files"] = files
+    return report
+
+
+def plot_confusions(report: dict[str, Any], out_dir: Path, title: str) -> list[Path]:
+    """One confusion-matrix PNG per label with frames, in ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, s in report["labels"].items():
+        if not s["frames"]:
+            continue
+        cm = np.array(s["confusion"], dtype=float)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * cm.shape[1], 1.0 + 0.8 * cm.shape[0]))
+        rows = cm.sum(axis=1, keepdims=True)
+        ax.imshow(cm / np.maximum(rows, 1), cmap="Blues", vmin=0, vmax=1)
+        for (r, c), v in np.ndenumerate(cm):
+            ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(cm.shape[1]), s["predicted"], rotation=30)
+        ax.set_yticks(range(cm.shape[0]), s["classes"])
+        ax.set_xlabel("decided")
+        ax.set_ylabel("true")
+        ax.set_title(f"{title}: {name} (accuracy {s['accuracy']:.3f})", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / f"confusion-{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written

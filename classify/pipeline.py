@@ -1,0 +1,84 @@
+"""Frames in, one :class:`Audience` per frame out: the pipeline the kiosk runs.
+
+``Pipeline.update`` handles one frame (the kiosk loop); ``Pipeline.run``
+handles an array of consecutive frames at once (replay, eval) through the same
+background, feature window, model and smoother, batching the model calls, and
+gives the very same audiences.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from heatcast.classify.audience import Audience
+from heatcast.classify.features import FeatureWindow
+from heatcast.classify.model import ThermalModel, load_model
+from heatcast.classify.smoothing import Smoother
+from heatcast.sensor.frame import Frame
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+class Pipeline:
+    """The classifier: background model, TFLite model and smoothing.
+
+    ``model_path`` defaults to the model shipped with heatcast; a missing or
+    corrupt model raises :class:`~heatcast.errors.ModelError` naming the file.
+    """
+
+    def __init__(self, model_path: Path | None = None, model: ThermalModel | None = None) -> None:
+        self.model = model if model is not None else load_model(model_path)
+        m = self.model
+        self.window = FeatureWindow(quant=(m.input_scale, m.input_zero_point))
+        self.smoother = Smoother()
+        self._input, self._outputs = m.tensor_views()
+        self._invoke = m.interpreter.invoke
+        self._dequant = [(float(h.zero_point), float(h.scale)) for h in m.heads]
+
+    def reset(self) -> None:
+        """Forget everything: the next frame is a cold start."""
+        self.window.reset()
+        self.smoother.reset()
+
+    def update(self, frame: Frame) -> Audience:
+        """The audience as of this frame."""
+        if self.model._batch != 1:
+            self._input, self._outputs = self.model.tensor_views()
+        self.window.step(frame.pixels, frame.t, frame.thermistor, out=self._input()[0])
+        self._invoke()
+        (pz, ps), (cz, cs), (sz, ss), (oz, os_) = self._dequant
+        o = self._outputs
+        p = (o[0]()[0, 1].item() - pz) * ps
+        count = [(v - cz) * cs for v in o[1]()[0].tolist()]
+        posture = [(v - sz) * ss for v in o[2]()[0].tolist()]
+        orientation = [(v - oz) * os_ for v in o[3]()[0].tolist()]
+        return self.smoother.step(frame.t, p, count, posture, orientation)
+
+    def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> list[F64]:
+        """Raw head probabilities for (N, 8, 8) consecutive frames (advances the window)."""
+        q = self.window.many(pixels, t, thermistor)
+        raw = self.model.predict_raw(q)  # type: ignore[arg-type]
+        return [(r.astype(np.float64) - z) * s for r, (z, s) in zip(raw, self._dequant, strict=True)]
+
+    def run(self, pixels: F32, t: F64, thermistor: F64) -> list[Audience]:
+        """:meth:`update` for (N, 8, 8) consecutive frames; ``thermistor`` is NaN where unknown."""
+        pres, count, posture, orientation = (p.tolist() for p in self.probabilities(pixels, t, thermistor))
+        step = self.smoother.step
+        return [
+            step(ti, pr[1], c, po, o)
+            for ti, pr, c, po, o in zip(t.tolist(), pres, count, posture, orientation, strict=True)
+        ]
+
+    def run_frames(self, frames: list[Frame]) -> list[Audience]:
+        """:meth:`run` for a list of frames."""
+        if not frames:
+            return []
+        pixels = np.stack([f.pixels for f in frames])
+        t = np.array([f.t for f in frames], dtype=np.float64)
+        therm = np.array([math.nan if f.thermistor is None else f.thermistor for f in frames])
+        return self.run(pixels, t, therm)

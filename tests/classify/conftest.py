@@ -1,0 +1,34 @@
+"""Shared fixtures: simulated labelled traces (written once per session)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# The test modules import their helpers from classify_helpers.py beside this file.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from classify_helpers import TEST_SEEDS, simulate, write_trace
+
+
+@pytest.fixture(scope="session")
+def sim_traces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two busy simulated scenes, 90 s each at 10 fps, never seen in training."""
+    folder = tmp_path_factory.mktemp("sim")
+    paths = []
+    for seed in TEST_SEEDS:
+        records = simulate(seed, 90.0, rate_per_min=4.0, dwell_median_s=12.0)
+        paths.append(write_trace(folder / f"sim-{seed}.csv.gz", records))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    from heatcast.classify.model import default_model_path
+
+    path = default_model_path()
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the shipped model must be committed")
+    return path
