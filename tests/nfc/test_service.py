@@ -213,3 +213,21 @@ def test_close_is_clean(make_reader, secret, protect):
     service.submit(URL_A)
     service.wait(lambda st: st.failures >= 2, 5)
     assert service.close(2.0)
+
+
+def test_reader_unplugged_mid_write(make_reader, secret):
+    path, reader = make_reader("NTAG215")
+    with fast(path, secret) as service:
+        service.submit(URL_A)
+        service.wait(holds(URL_A), 10)
+        reader.tag.remove_after_writes = 2
+        reader.tag.on_removed = reader.unplug  # the USB cable goes, not the tag
+        service.submit(URL_B)
+        state = service.wait(lambda st: st.failures >= 2, 10)
+        assert "NFC reader" in (state.error or "") and not state.verified
+        assert reader.tag.ndef_url() in ("", URL_A)
+        reader.tag.remove_after_writes = None
+        reader.replug()
+        state = service.wait(holds(URL_B), 10)
+    assert state.verified and reader.tag.ndef_url() == URL_B
+    assert set(reader.tag.history) <= {"", URL_A, URL_B}
