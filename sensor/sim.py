@@ -1,0 +1,459 @@
+"""A physically grounded AMG8833 scene simulator that knows the truth.
+
+It renders a room (walls, floor and ceiling with a vertical temperature
+gradient, radiators, screens, lamps, windows, slow air drift) and people built
+from body parts (skin, hair and clothing temperatures; standing, sitting or
+lying; facing, side-on or away) through the sensor's optics (60 degree field,
+8x8 pixels, supersampled coverage, Gaussian blur) and electronics (fixed
+per-pixel offsets, temporal noise, 0.25 C steps, a thermistor), and labels every
+frame with what was really there.
+
+Used three ways:
+
+* ``open_source("sim:?seed=1&scene=demo&speed=1")`` - a live source; ``scene=demo``
+  (the default) loops a scripted 150 s show, ``scene=random`` makes up a room
+  and an endless crowd from the seed. ``speed=1`` paces in real time, ``speed=0``
+  runs as fast as it can;
+* :class:`Simulator` - frames (``iter``) or labelled records (:meth:`Simulator.records`);
+* :func:`write_traces` / ``heatcast sim`` - labelled training traces.
+
+Labels: ``count`` is the number of people of whom at least ``VISIBLE_PX`` pixels'
+worth (0.5 of a pixel's area, after occlusion by nearer people and furniture)
+lies inside the 8x8 field of view. The primary person is the counted person
+nearest to the sensor; ``orientation`` compares the way their chest faces with
+the direction to the billboard (the sensor's wall): within 45 degrees is
+``facing``, beyond 135 ``away``, otherwise ``side`` (a person lying on their back,
+chest up, is ``side``).
+
+Noise: the datasheet gives NETD 0.16 C at 10 fps and 0.05 C at 1 fps (the
+sensor averages internally), so the temporal noise scales with sqrt(fps / 10).
+Output is rounded to the register's 0.25 C steps and clamped to -20..80 C
+(the AMG8833's 0..80 C object range, with room below 0 for a frosty window);
+the thermistor has 0.0625 C steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from heatcast.errors import UsageError
+from heatcast.sensor.frame import Frame
+from heatcast.sensor.sim_body import (
+    POSTURE_NAMES,
+    body_front,
+    body_parts,
+    part_temperatures,
+)
+from heatcast.sensor.sim_render import (
+    F64,
+    GRID,
+    INNER,
+    OUT_MAX_C,
+    OUT_MIN_C,
+    PIXEL_STEP_C,
+    PIXELS,
+    SUPER,
+    THERM_MAX_C,
+    THERM_MIN_C,
+    THERM_STEP_C,
+    Box,
+    angular_box,
+    blur_matrix,
+    camera_basis,
+    coverage,
+    ellipsoid_conics,
+    from_radiance,
+    pixel_mean,
+    ray_boxes,
+    to_radiance,
+    world_rays,
+)
+from heatcast.sensor.sim_scene import (
+    Crowd,
+    Drift,
+    Room,
+    Scene,
+    SensorModel,
+    Visit,
+    demo_scene,
+    random_scene,
+)
+from heatcast.sensor.sources import SourceSpec
+from heatcast.sensor.trace import ORIENTATIONS, Labels, TraceRecord, TraceWriter
+
+__all__ = [
+    "VISIBLE_PX",
+    "Crowd",
+    "Drift",
+    "Room",
+    "Scene",
+    "SensorModel",
+    "SimSource",
+    "Simulator",
+    "demo_scene",
+    "open_sim",
+    "random_scene",
+    "write_trace",
+    "write_traces",
+]
+
+log = logging.getLogger(__name__)
+
+#: a person counts as in view with at least this much of a pixel's area visible
+VISIBLE_PX = 0.5
+_SUB_OFFSETS = ((-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25))
+
+
+class _Background:
+    """The empty room as the sensor's rays see it; re-shaded when the air drifts."""
+
+    def __init__(self, room: Room, seed: int) -> None:
+        self.room = room
+        origin = np.array(room.sensor, dtype=float)
+        rng = np.random.default_rng([seed, 3])
+        deltas = []
+        things = []
+        depths = []
+        boxes: list[Box] = [t.box for t in room.things]
+        waves = rng.normal(0.0, 1.0, (3, 3)) * 2.0
+        phases = rng.uniform(0, 2 * math.pi, 3)
+        for du, dv in _SUB_OFFSETS:
+            rays = world_rays(room.tilt_deg, du / SUPER, dv / SUPER)
+            t_room, delta = self._room_hits(origin, rays, waves, phases)
+            t_obj, which = ray_boxes(origin, rays, boxes)
+            obj = (which >= 0) & (t_obj < t_room)
+            deltas.append(delta)
+            things.append(np.where(obj, which, -1))
+            depths.append(np.where(obj, t_obj, t_room))
+        self.delta = np.stack(deltas)  # (4, G, G) offset from ambient where the room is hit
+        self.thing = np.stack(things)  # (4, G, G) thing index or -1
+        self.depth = np.max(np.stack(depths), axis=0)  # occluding distance per sample
+        self.is_room = self.thing < 0
+        self.thing_index = np.maximum(self.thing, 0)
+        self._key: tuple[float, ...] | None = None
+        self.radiance = np.zeros((GRID, GRID))
+
+    def _room_hits(self, o: F64, d: F64, waves: F64, phases: F64) -> tuple[F64, F64]:
+        r = self.room
+        dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+        inf = np.inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cands = [
+                np.where(dz < 0, -o[2] / dz, inf),  # floor
+                np.where(dz > 0, (r.ceiling_m - o[2]) / dz, inf),  # ceiling
+                np.where(dy > 0, (r.depth_m - o[1]) / dy, inf),  # back wall
+                np.where(dx < 0, (-r.left_m - o[0]) / dx, inf),  # left wall
+                np.where(dx > 0, (r.right_m - o[0]) / dx, inf),  # right wall
+                np.where(dy < 0, -o[1] / dy, inf),  # front wall
+            ]
+        stack = np.stack(cands)
+        stack = np.where(stack > 1e-6, stack, inf)
+        which = np.argmin(stack, axis=0)
+        t = np.min(stack, axis=0)
+        t = np.where(np.isfinite(t), t, 50.0)
+        p = o + d * t[..., None]
+        z = np.clip(p[..., 2], 0.0, r.ceiling_m)
+        grad = r.gradient_c_per_m * (z - 1.5)
+        walls = np.array(r.wall_deltas_c)
+        delta = np.select(
+            [which == 0, which == 1, which == 2, which == 3, which == 4],
+            [
+                r.floor_delta_c + 0.3 * r.gradient_c_per_m * (0.0 - 1.5),
+                grad + r.ceiling_delta_c,
+                grad + walls[0],
+                grad + walls[1],
+                grad + walls[2],
+            ],
+            grad + walls[3],
+        )
+        texture = np.zeros_like(delta)
+        for k in range(3):
+            texture += np.sin(p @ waves[k] + phases[k])
+        delta = delta + r.texture_c * texture / math.sqrt(1.5)
+        return t, delta
+
+    def update(self, t: float, surface_ambient: float) -> F64:
+        temps = [th.temperature(t, surface_ambient) for th in self.room.things]
+        key = (round(surface_ambient, 2), *(round(x, 2) for x in temps))
+        if key != self._key:
+            self._key = key
+            thing_t = np.asarray([*temps, 0.0])
+            sub = np.where(self.is_room, surface_ambient + self.delta, thing_t[self.thing_index])
+            self.radiance = to_radiance(sub).mean(axis=0)
+        return self.radiance
+
+
+class Simulator:
+    """Frames from a simulated AMG8833 looking at a scene.
+
+    ``scene`` defaults to :func:`random_scene` made from ``seed``. Iterating
+    yields :class:`Frame` values for ever; :meth:`records` yields them with their
+    true :class:`Labels`. ``realtime`` paces frames at ``fps`` by the clock.
+    """
+
+    def __init__(
+        self,
+        seed: int = 1,
+        fps: float = 10.0,
+        scene: Scene | None = None,
+        realtime: bool = False,
+        speed: float = 1.0,
+    ) -> None:
+        if not (isinstance(fps, int | float) and math.isfinite(fps) and 0.1 <= fps <= 100):
+            raise UsageError(
+                f"fps={fps!r} is not valid; use a frame rate from 0.1 to 100 (the AMG8833 does 1 or 10)"
+            )
+        if not (math.isfinite(speed) and speed >= 0):
+            raise UsageError(f"speed={speed!r} is not valid; use 0 (as fast as possible) or more")
+        self.seed = int(seed)
+        self.fps = float(fps)
+        self.scene = scene if scene is not None else random_scene(np.random.default_rng([self.seed, 11]))
+        self.realtime = realtime
+        self.speed = speed
+        self._closed = False
+        room = self.scene.room
+        model = self.scene.sensor
+        self._sensor_pos = np.array(room.sensor, dtype=float)
+        self._basis = camera_basis(room.tilt_deg)
+        self._bg = _Background(room, self.scene.seed)
+        self._blur = blur_matrix(model.psf_sigma_px)
+        rng = np.random.default_rng([self.scene.seed, 5])
+        idx = np.arange(PIXELS) - 3.5
+        r2 = (idx[:, None] ** 2 + idx[None, :] ** 2) / (2 * 3.5**2)
+        self._fpn = (
+            rng.normal(0.0, model.fpn_c, (PIXELS, PIXELS)) + model.vignette_c * (r2 - r2.mean())
+        ).ravel()
+        self._noise = np.random.default_rng([self.seed, self.scene.seed, 9])
+        self._sigma = model.noise_at(self.fps)
+
+    # -- one frame -------------------------------------------------------------
+    def render(self, t: float, visits: list[Visit], board_c: float) -> tuple[F64, Labels]:
+        """Scene temperatures (64,) before the sensor's noise, and the labels."""
+        scene = self.scene
+        air = scene.room.ambient_c + scene.drift.air(t)
+        surface = scene.room.ambient_c + scene.drift.surface_follow * (air - scene.room.ambient_c)
+        bg = self._bg.update(t, surface)
+        people = []
+        for v in visits:
+            pose = v.pose(t)
+            if pose is None:
+                continue
+            centers, axes, radii = body_parts(v.appearance, pose)
+            front = body_front(pose)
+            temps = part_temperatures(v.appearance, air, centers[0], front, self._sensor_pos, t - v.start)
+            rel = centers - self._sensor_pos
+            dist = float(np.linalg.norm(rel[1]))
+            people.append((dist, pose, centers, axes, radii, temps, front))
+        people.sort(key=lambda p: p[0])
+        color = np.zeros((GRID, GRID))
+        trans = np.ones((GRID, GRID))
+        counted: list[tuple[float, object, F64]] = []
+        inner = INNER
+        for dist, pose, centers, axes, radii, temps, front in people:
+            cam_c = (centers - self._sensor_pos) @ self._basis.T
+            box = angular_box(cam_c, radii.max(axis=1))
+            if box is None:
+                continue
+            rows, cols = box
+            cam_axes = np.einsum("ij,kjl->kil", self._basis, axes)
+            coef, depth = ellipsoid_conics(cam_c, cam_axes, radii)
+            order = np.argsort(depth)
+            alpha = coverage(coef[order], rows, cols)
+            alpha *= depth[order][:, None, None] < self._bg.depth[rows, cols][None]
+            tr = np.cumprod(1.0 - alpha, axis=0)
+            before = np.concatenate([np.ones((1, *alpha.shape[1:])), tr[:-1]], axis=0)
+            w = before * alpha
+            rad = to_radiance(temps[order])
+            c_p = np.tensordot(rad, w, axes=(0, 0))
+            tr_p = tr[-1]
+            g_tr = trans[rows, cols]
+            seen = g_tr * (1.0 - tr_p)
+            # how much of this person is visible inside the 8x8 field, in pixels
+            r0, r1 = max(rows.start, inner.start), min(rows.stop, inner.stop)
+            c0, c1 = max(cols.start, inner.start), min(cols.stop, inner.stop)
+            visible = 0.0
+            if r0 < r1 and c0 < c1:
+                sub = seen[r0 - rows.start : r1 - rows.start, c0 - cols.start : c1 - cols.start]
+                visible = float(sub.sum()) / (SUPER * SUPER)
+            color[rows, cols] += g_tr * c_p
+            trans[rows, cols] = g_tr * tr_p
+            if visible >= VISIBLE_PX:
+                counted.append((dist, pose, front))
+        samples = color + trans * bg
+        scene_rad = self._blur @ pixel_mean(samples)
+        return from_radiance(scene_rad), self._labels(counted)
+
+    def _labels(self, counted: list[tuple[float, object, F64]]) -> Labels:
+        if not counted:
+            return Labels(count=0, presence=False)
+        _, pose, front = counted[0]  # people were sorted nearest first
+        assert hasattr(pose, "posture")
+        posture = POSTURE_NAMES[pose.posture]
+        to_screen = -np.array([pose.x, pose.y])  # type: ignore[attr-defined]
+        horiz = front[:2]
+        norm = float(np.linalg.norm(horiz))
+        if norm < 0.5:
+            orientation = "side"
+        else:
+            cos = float(horiz @ to_screen) / (norm * (float(np.linalg.norm(to_screen)) + 1e-9))
+            orientation = (
+                ORIENTATIONS[0]
+                if cos >= math.cos(math.radians(45))
+                else (ORIENTATIONS[2] if cos <= math.cos(math.radians(135)) else ORIENTATIONS[1])
+            )
+        return Labels(count=len(counted), presence=True, posture=posture, orientation=orientation)
+
+    def _sensor(self, scene_c: F64, board_c: float) -> F64:
+        model = self.scene.sensor
+        reading = board_c + model.gain * (scene_c - board_c) + model.offset_c + self._fpn
+        reading = reading + self._noise.normal(0.0, self._sigma, reading.shape)
+        reading = reading + self._noise.normal(0.0, model.common_noise_c * math.sqrt(self.fps / 10.0))
+        reading = np.round(reading / PIXEL_STEP_C) * PIXEL_STEP_C
+        return np.asarray(np.clip(reading, OUT_MIN_C, OUT_MAX_C))
+
+    # -- streams ---------------------------------------------------------------
+    def records(self) -> Iterator[TraceRecord]:
+        """Frames with their true labels, for ever."""
+        from heatcast.sensor.sim_scene import People
+
+        scene = self.scene
+        people = People(scene)
+        model = scene.sensor
+        dt = 1.0 / self.fps
+        board = scene.room.ambient_c + scene.drift.air(0.0)
+        k = 1.0 - math.exp(-dt / model.thermistor_tau_s)
+        start = time.monotonic()
+        seq = 0
+        while not self._closed:
+            t = seq * dt
+            st = t % scene.loop_s if scene.loop_s else t
+            air = scene.room.ambient_c + scene.drift.air(st)
+            board += (air - board) * k
+            visits = (
+                list(people.at(st))
+                if scene.loop_s is None
+                else [v for v in scene.visits if v.start <= st <= v.end]
+            )
+            board_c = board + model.self_heating_c
+            scene_c, labels = self.render(st, visits, board_c)
+            pixels = self._sensor(scene_c, board_c).reshape(PIXELS, PIXELS).astype(np.float32)
+            therm = board_c + float(self._noise.normal(0.0, 0.02))
+            therm = float(np.clip(round(therm / THERM_STEP_C) * THERM_STEP_C, THERM_MIN_C, THERM_MAX_C))
+            if self.realtime and self.speed > 0:
+                delay = start + t / self.speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield TraceRecord(Frame(pixels, therm, round(t, 6), seq), labels)
+            seq += 1
+
+    def __iter__(self) -> Iterator[Frame]:
+        for record in self.records():
+            yield record.frame
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Simulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+SimSource = Simulator
+
+
+def open_sim(spec: SourceSpec) -> Simulator:
+    """``sim:?seed=1&fps=10&scene=demo|random&speed=1`` (see the module docstring)."""
+    seed_f = spec.number("seed", 1.0, "a whole number")
+    if seed_f != int(seed_f) or seed_f < 0:
+        raise UsageError(f"{spec.text}: seed={seed_f:g} is not valid; seed must be a whole number, 0 or more")
+    fps = spec.number("fps", 10.0, "a frame rate from 0.1 to 100 (the AMG8833 does 1 or 10)")
+    speed = spec.number("speed", 1.0, "0 (as fast as possible) or more")
+    kind = (spec.pop("scene", "demo") or "demo").lower()
+    if spec.target.strip() not in ("", "//"):
+        raise UsageError(f"{spec.text}: sim: takes no path; use sim:?seed=1&scene=demo")
+    if not (math.isfinite(fps) and 0.1 <= fps <= 100):
+        raise UsageError(f"{spec.text}: fps={fps:g} is not valid; use a frame rate from 0.1 to 100")
+    if not (math.isfinite(speed) and speed >= 0):
+        raise UsageError(f"{spec.text}: speed={speed:g} is not valid; use 0 (as fast as possible) or more")
+    if kind == "demo":
+        scene = demo_scene()
+    elif kind == "random":
+        scene = random_scene(np.random.default_rng([int(seed_f), 11]))
+    else:
+        raise UsageError(f"{spec.text}: scene={kind!r} is not valid; use scene=demo or scene=random")
+    return Simulator(int(seed_f), fps, scene, realtime=speed > 0, speed=speed or 1.0)
+
+
+def write_traces(
+    out_dir: str | os.PathLike[str],
+    traces: int,
+    seconds: float,
+    seed: int,
+    fps: float = 10,
+    **overrides: object,
+) -> list[Path]:
+    """Write ``traces`` labelled traces of ``seconds`` each, ``sim-0001.csv.gz`` ...
+
+    Trace ``i`` is a :func:`random_scene` from ``(seed, i)``; ``overrides`` go
+    to every scene (see :func:`random_scene`).
+    """
+    if traces < 1:
+        raise UsageError(f"traces={traces} is not valid; write at least 1 trace")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"seconds={seconds} is not valid; give a positive duration")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
+    return [write_trace(out, i, seconds, seed, fps, **overrides) for i in range(1, traces + 1)]
+
+
+def write_trace(
+    out_dir: str | os.PathLike[str],
+    index: int,
+    seconds: float,
+    seed: int,
+    fps: float = 10,
+    **overrides: object,
+) -> Path:
+    """Trace number ``index`` (from 1) of :func:`write_traces`."""
+    out = Path(out_dir)
+    frames = max(1, round(seconds * fps))
+    scene = random_scene(np.random.default_rng([seed, index]), **overrides)
+    sim = Simulator(seed * 100_003 + index, fps, scene)
+    path = out / f"sim-{index:04d}.csv.gz"
+    room = scene.room
+    meta = {
+        "sensor": "amg8833",
+        "fps": f"{fps:g}",
+        "mount": room.mount,
+        "height_m": f"{room.height_m:.2f}",
+        "tilt_deg": f"{room.tilt_deg:.1f}",
+        "site": "simulator",
+        "source": f"heatcast sim seed={seed} trace={index}",
+        "note": scene.describe(),
+    }
+    with TraceWriter(path, meta, labels=("count", "presence", "posture", "orientation")) as writer:
+        for n, record in enumerate(sim.records()):
+            if n >= frames:
+                break
+            writer.write(record.frame, record.labels)
+    sim.close()
+    log.info("wrote %s (%d frames): %s", path, frames, scene.describe())
+    return path

@@ -1,0 +1,261 @@
+"""The scene simulator: determinism, label rules, physics and noise, CLI and source."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from heatcast.errors import UsageError
+from heatcast.firmware.cli import main
+from heatcast.sensor import open_source
+from heatcast.sensor.sim import Simulator, demo_scene, random_scene, write_traces
+from heatcast.sensor.sim_body import LYING, SITTING, STANDING, Appearance
+from heatcast.sensor.sim_scene import Drift, Key, Room, Scene, SensorModel, Visit, toward_screen
+from heatcast.sensor.trace import TraceReader
+
+
+def take(sim: Simulator, n: int):
+    return list(itertools.islice(sim.records(), n))
+
+
+def quiet_sensor(**kw) -> SensorModel:
+    base = dict(noise_c=0.0, common_noise_c=0.0, fpn_c=0.0, vignette_c=0.0, gain=1.0, offset_c=0.0)
+    base.update(kw)
+    return SensorModel(**base)  # type: ignore[arg-type]
+
+
+def still_person(x: float, y: float, yaw: float, posture: int = STANDING, **kw) -> Visit:
+    a = Appearance(**kw)
+    return Visit(a, (Key(-1.0, x, y, yaw, posture), Key(1e6, x, y, yaw, posture)))
+
+
+def bare_room(**kw) -> Room:
+    base = dict(height_m=1.5, tilt_deg=0.0, depth_m=8.0, left_m=5.0, right_m=5.0, ceiling_m=3.0,
+                ambient_c=22.0, gradient_c_per_m=0.0, floor_delta_c=0.0, texture_c=0.0)  # fmt: skip
+    base.update(kw)
+    return Room(**base)  # type: ignore[arg-type]
+
+
+def render(scene: Scene) -> np.ndarray:
+    """One noiseless frame of scene temperature, as the optics see it."""
+    sim = Simulator(1, 10.0, scene)
+    visits = [v for v in scene.visits if v.pose(0.0) is not None]
+    temps, _ = sim.render(0.0, visits, scene.room.ambient_c)
+    return temps.reshape(8, 8)
+
+
+def test_same_seed_same_frames_and_labels() -> None:
+    a = take(Simulator(seed=5), 300)
+    b = take(Simulator(seed=5), 300)
+    c = take(Simulator(seed=6), 300)
+    assert all(x.frame == y.frame and x.labels == y.labels for x, y in zip(a, b, strict=True))
+    assert any(x.frame != y.frame for x, y in zip(a, c, strict=True))
+
+
+def test_random_scene_is_deterministic_and_varied() -> None:
+    s1 = random_scene(np.random.default_rng(3))
+    s2 = random_scene(np.random.default_rng(3))
+    assert s1.describe() == s2.describe()
+    mounts = {random_scene(np.random.default_rng(i)).room.mount for i in range(60)}
+    assert mounts == {"wall", "ceiling"}
+    with pytest.raises(UsageError, match="unknown scene setting"):
+        random_scene(np.random.default_rng(1), colour="red")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_labels_follow_the_trace_rules(seed: int) -> None:
+    sim = Simulator(seed=seed, scene=random_scene(np.random.default_rng(seed), rate_per_min=6.0))
+    counts = set()
+    for r in take(sim, 3000):
+        lab = r.labels
+        assert lab.count is not None and lab.count >= 0
+        assert lab.presence == (lab.count > 0)
+        assert (lab.posture is None) == (lab.count == 0)
+        assert (lab.orientation is None) == (lab.count == 0)
+        counts.add(lab.count)
+        px = r.frame.pixels
+        assert px.shape == (8, 8) and px.dtype == np.float32
+        assert np.all(np.mod(px, 0.25) == 0)
+        assert r.frame.thermistor is not None and (r.frame.thermistor / 0.0625).is_integer()
+    assert len(counts) > 1
+
+
+def test_empty_room_reads_near_ambient() -> None:
+    for seed in range(5):
+        scene = random_scene(np.random.default_rng(seed), rate_per_min=1e-6, initial_people=0, no_things=True)
+        frames = take(Simulator(seed, scene=scene), 20)
+        amb = scene.room.ambient_c
+        for r in frames:
+            assert r.labels.count == 0
+            assert np.all(np.abs(r.frame.pixels - amb) < 6.0), (amb, r.frame.pixels)
+            assert 0.5 < r.frame.thermistor - amb < 6.0
+
+
+def test_near_person_covers_many_pixels_far_person_few() -> None:
+    room = bare_room()
+    empty = render(Scene(room=room, sensor=quiet_sensor()))
+    near = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 1.0, math.pi),)))
+    far = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 5.0, math.pi),)))
+    near_d = near - empty
+    far_d = far - empty
+    assert (near_d > 2.0).sum() >= 12
+    assert 5.0 <= near_d.max() <= 12.0
+    assert (far_d > 1.0).sum() <= 4
+    assert 0.5 <= far_d.max() <= 5.0
+
+
+def _blob_extent(diff: np.ndarray, thresh: float) -> tuple[int, int]:
+    rows, cols = np.nonzero(diff > thresh)
+    return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+
+
+def test_standing_blob_is_tall_lying_blob_is_wide() -> None:
+    room = bare_room(height_m=2.2, tilt_deg=20.0)
+    empty = render(Scene(room=room, sensor=quiet_sensor()))
+    stand = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 3.0, math.pi),)))
+    lie = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 3.0, math.pi / 2, LYING),)))
+    h, w = _blob_extent(stand - empty, 1.0)
+    assert h > w
+    h, w = _blob_extent(lie - empty, 1.0)
+    assert w > h
+
+
+def test_facing_head_is_warmer_than_away() -> None:
+    # the sensor at head height: the head fills the middle rows
+    room = bare_room(height_m=1.64)
+    sensor = quiet_sensor()
+    x = 0.1
+    face = render(Scene(room=room, sensor=sensor, visits=(still_person(x, 1.2, toward_screen(x, 1.2)),)))
+    away = render(
+        Scene(room=room, sensor=sensor, visits=(still_person(x, 1.2, toward_screen(x, 1.2) + math.pi),))
+    )
+    assert face[2:5].max() > away[2:5].max() + 1.0
+    # below the head, clothing looks the same from the front and the back
+    assert abs(face[6:].max() - away[6:].max()) < 0.5
+
+
+def test_sitting_label_and_lower_blob() -> None:
+    room = bare_room(height_m=2.0, tilt_deg=15.0)
+    s = Simulator(
+        1, 10.0, Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 2.5, math.pi, SITTING),))
+    )
+    r = next(s.records())
+    assert r.labels.posture == "sitting" and r.labels.orientation == "facing" and r.labels.count == 1
+
+
+def test_temporal_noise_matches_the_datasheet() -> None:
+    room = bare_room()
+    for fps, sigma in ((10.0, 0.15), (1.0, 0.15 / math.sqrt(10))):
+        scene = Scene(room=room, drift=Drift(), sensor=quiet_sensor(noise_c=0.15))
+        px = np.array([r.frame.pixels for r in take(Simulator(2, fps, scene), 600)])
+        # the expected spread after 0.25 C rounding, per pixel, from the rendered mean
+        truth = render(scene).ravel()
+        rng = np.random.default_rng(0)
+        sim = np.round((truth[None, :] + rng.normal(0, sigma, (20000, 64))) / 0.25) * 0.25
+        expect = sim.std(axis=0).mean()
+        got = px.reshape(len(px), 64).std(axis=0).mean()
+        assert got == pytest.approx(expect, rel=0.12), (fps, got, expect)
+        assert np.all(np.mod(px, 0.25) == 0)
+
+
+def test_demo_scene_tells_the_story_and_loops() -> None:
+    scene = demo_scene()
+    assert scene.loop_s is not None and 120 <= scene.loop_s <= 180
+    sim = Simulator(1, 2.0, scene)
+    recs = take(sim, int(scene.loop_s * 2) + 20)
+    counts = [r.labels.count for r in recs]
+    assert counts[0] == 0
+    assert max(counts) >= 3
+    assert "side" in {r.labels.orientation for r in recs}
+    assert "sitting" in {r.labels.posture for r in recs}
+    facing = [r.labels.orientation == "facing" and r.labels.count == 1 for r in recs]
+    longest = max(len(list(g)) for k, g in itertools.groupby(facing) if k)
+    assert longest / 2.0 > 5.0
+    n = int(scene.loop_s * 2)
+    assert recs[n].labels == recs[0].labels and recs[n + 10].labels == recs[10].labels
+
+
+def test_write_traces_and_read_back(tmp_path: Path) -> None:
+    paths = write_traces(tmp_path, 2, 3.0, seed=4, fps=10)
+    assert [p.name for p in paths] == ["sim-0001.csv.gz", "sim-0002.csv.gz"]
+    for p in paths:
+        with TraceReader(p) as tr:
+            assert tr.meta["site"] == "simulator" and tr.meta["fps"] == "10"
+            assert tr.meta["mount"] in ("wall", "ceiling") and "seed=4" in tr.meta["source"]
+            float(tr.meta["height_m"]), float(tr.meta["tilt_deg"])
+            recs = list(tr)
+        assert len(recs) == 30
+        assert all(r.labels.count is not None for r in recs)
+
+
+def test_cli_writes_traces(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["sim", "--out", str(tmp_path), "--traces", "2", "--seconds", "2",
+                                       "--seed", "3", "--fps", "1"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    files = sorted(tmp_path.glob("sim-*.csv.gz"))
+    assert len(files) == 2
+    with TraceReader(files[0]) as tr:
+        assert tr.meta["fps"] == "1" and len(list(tr)) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--traces", "0"],
+        ["--seconds", "-1"],
+        ["--fps", "0"],
+        ["--seed", "-3"],
+    ],
+)
+def test_cli_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from heatcast.firmware.cli import main; main()", "sim",
+         "--out", str(tmp_path / "o"), *args],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert args[0] in lines[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_sim_source_through_open_source() -> None:
+    src = open_source("sim:?seed=2&speed=0&scene=random")
+    frames = list(itertools.islice(iter(src), 5))
+    src.close()
+    assert [f.seq for f in frames] == [0, 1, 2, 3, 4]
+    assert frames[1].t == pytest.approx(0.1)
+    src = open_source("sim:?fps=1&speed=0")
+    f = next(iter(src))
+    src.close()
+    assert f.pixels.shape == (8, 8)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sim:?scene=moon", "sim:?fps=0", "sim:?fps=abc", "sim:?speed=-1", "sim:?seed=1.5", "sim:?colour=red"],
+)
+def test_bad_sim_source_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError):
+        open_source(text)
+
+
+def test_realtime_pacing() -> None:
+    import time
+
+    src = open_source("sim:?fps=20&speed=1")
+    it = iter(src)
+    next(it)
+    t0 = time.monotonic()
+    for _ in range(4):
+        next(it)
+    src.close()
+    assert time.monotonic() - t0 >= 0.15
