@@ -253,6 +253,8 @@ class NtagChip:
             url = "<garbage>"
         if url != self.history[-1]:
             self.history.append(url)
+            if len(self.history) > 1000:  # long soaks: keep memory bounded
+                del self.history[1:-999]
         if self.remove_after_writes is not None:
             self.remove_after_writes -= 1
             if self.remove_after_writes <= 0 and self.on_removed is not None:
