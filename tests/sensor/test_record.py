@@ -202,12 +202,14 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path, args: list[str], word:
     [
         ("replay:/no/such/trace.csv", "does not exist"),
         ("webcam:0", "unknown frame source"),
-        ("sim:?nope=1", "nope"),
+        ("replay:{src}?nope=1", "nope"),
+        ("replay:{src}?rotate=45", "rotate"),
     ],
 )
 def test_bad_sources_exit_2_with_one_line(tmp_path: Path, source: str, word: str) -> None:
+    src = make_trace(tmp_path / "src.csv", 5)
     out = tmp_path / "out.csv"
-    assert word in one_error_line(run(source, "-o", str(out)))
+    assert word in one_error_line(run(source.format(src=src), "-o", str(out)))
     assert not out.exists()
 
 
