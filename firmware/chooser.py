@@ -14,15 +14,16 @@ to that bucket). Sampling instead of taking the mean keeps exploring.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import numpy as np
 import numpy.typing as npt
 
-from heatcast.classify.audience import Audience, Bucket
+from heatcast.classify.audience import MAX_COUNT, Audience, Bucket
 from heatcast.errors import ContentError
-from heatcast.firmware.catalogue import DAYS, Catalogue, ContentItem, _split
+from heatcast.firmware.catalogue import DAYS, Catalogue, ContentItem, _explain, _split
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 log = logging.getLogger(__name__)
@@ -106,20 +107,45 @@ class _Index:
                 mask &= (self.orientations & (1 << ORIENTATIONS.index(orientation))) != 0
         return mask
 
-    def scheduled(self, now: datetime) -> npt.NDArray[np.bool_]:
-        """Items whose schedule admits this moment (windows may pass midnight)."""
+    def __post_init__(self) -> None:
+        # Items share few distinct schedules: evaluate each once per minute, not per item.
+        keys = np.stack([self.days, self.t_from, self.t_to, self.d_from, self.d_to], axis=1).astype(np.int64)
+        if len(keys):
+            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+        else:
+            unique, inverse = np.zeros((0, 5), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self.schedules = unique
+        self.schedule_of = inverse.reshape(-1)
+
+    def schedules_on(self, now: datetime) -> npt.NDArray[np.bool_]:
+        """Which distinct schedules admit this moment (windows may pass midnight)."""
+        days, t_from, t_to, d_from, d_to = (self.schedules[:, k] for k in range(5))
         clock = now.hour * 3600 + now.minute * 60 + now.second
         today = now.weekday()
-        on_today = (self.days & (1 << today)) != 0
-        on_yesterday = (self.days & (1 << ((today - 1) % 7))) != 0
-        windowed = self.t_from >= 0
-        plain = self.t_from <= self.t_to
-        in_plain = (self.t_from <= clock) & (clock < self.t_to) & on_today
-        in_overnight = ((clock >= self.t_from) & on_today) | ((clock < self.t_to) & on_yesterday)
+        on_today = (days & (1 << today)) != 0
+        on_yesterday = (days & (1 << ((today - 1) % 7))) != 0
+        windowed = t_from >= 0
+        plain = t_from <= t_to
+        in_plain = (t_from <= clock) & (clock < t_to) & on_today
+        in_overnight = ((clock >= t_from) & on_today) | ((clock < t_to) & on_yesterday)
         timely = np.where(windowed, np.where(plain, in_plain, in_overnight), on_today)
         day = now.toordinal()
-        result: npt.NDArray[np.bool_] = timely & (self.d_from <= day) & (day <= self.d_to)
+        result: npt.NDArray[np.bool_] = timely & (d_from <= day) & (day <= d_to)
         return result
+
+    def scheduled(self, now: datetime) -> npt.NDArray[np.bool_]:
+        """Items whose schedule admits this moment."""
+        result: npt.NDArray[np.bool_] = self.schedules_on(now)[self.schedule_of]
+        return result
+
+
+#: Every audience bucket there is: computed up front so no choice pays for it.
+_BUCKETS: list[Bucket] = [(0, None, None)] + [
+    (count, posture, orientation)
+    for count in range(1, MAX_COUNT + 1)
+    for posture in (None, *POSTURES)
+    for orientation in (None, *ORIENTATIONS)
+]
 
 
 @dataclass
@@ -149,34 +175,58 @@ class Chooser:
         self._index: _Index | None = None
         self._targeted: dict[Bucket, IntArray] = {}
         self._minute: tuple[int, int] | None = None
+        self._on: npt.NDArray[np.bool_] | None = None
         self._scheduled: npt.NDArray[np.bool_] | None = None
         self._slots: dict[Bucket, _Slot] = {}
         self._learned: dict[Bucket, tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
         self._items: dict[int, ContentItem] = {}
+        self._stale = False
 
     # -- keeping the index current
 
     def refresh(self) -> None:
-        """Reload what changed in the catalogue (cheap when nothing did)."""
+        """Reload what changed in the catalogue (cheap when nothing did).
+
+        If the catalogue cannot be read any more (corrupt, locked for long), the
+        last good index keeps serving and one error is logged; with no index yet
+        the ContentError goes to the caller.
+        """
         try:
             revision = self.catalogue.revision()
-        except ContentError:
+            if self._revision is not None and revision == self._revision:
+                return
+            if self._revision is None or revision[0] != self._revision[0]:
+                try:
+                    with self.catalogue._lock:
+                        index = _Index.load(self.catalogue)
+                except sqlite3.Error as exc:
+                    raise _explain(self.catalogue.path, exc, "reading its items") from None
+                except (ValueError, KeyError) as exc:
+                    raise ContentError(f"{self.catalogue.path} holds an unreadable item ({exc})") from None
+                self._index = index
+                self._targeted = {bucket: self._targeting(index, bucket) for bucket in _BUCKETS}
+                self._items.clear()
+                self._slots.clear()
+                self._minute = None
+                self._on = None
+                self._scheduled = None
+                log.debug("chooser index rebuilt: %d active items", len(index))
+            self._learned.clear()
+            self._revision = revision
+            self._stale = False
+        except ContentError as exc:
             if self._index is None:
                 raise
-            log.exception("catalogue unreadable; choosing from the last good index")
-            return
-        if self._revision is not None and revision == self._revision:
-            return
-        if self._revision is None or revision[0] != self._revision[0]:
-            with self.catalogue._lock:
-                self._index = _Index.load(self.catalogue)
-            self._targeted.clear()
-            self._items.clear()
-            self._minute = None
-            log.debug("chooser index rebuilt: %d active items", len(self._index))
-        self._slots.clear()
-        self._learned.clear()
-        self._revision = revision
+            if not self._stale:
+                log.error("%s; still choosing from the last good copy of the catalogue", exc)
+                self._stale = True
+
+    @staticmethod
+    def _targeting(index: _Index, bucket: Bucket) -> IntArray:
+        """Positions of the items targeting ``bucket``, sorted by minimum dwell."""
+        found = np.flatnonzero(index.targeted(bucket))
+        ordered: IntArray = found[np.argsort(index.min_dwell[found], kind="stable")]
+        return ordered
 
     def _index_now(self) -> _Index:
         self.refresh()
@@ -187,18 +237,18 @@ class Chooser:
         minute = (now.toordinal(), now.hour * 60 + now.minute)
         if minute != self._minute:
             self._minute = minute
-            self._scheduled = index.scheduled(now.replace(second=0, microsecond=0))
-            self._slots.clear()
+            on = index.schedules_on(now.replace(second=0, microsecond=0))
+            if self._on is None or not np.array_equal(on, self._on):
+                self._on = on  # a schedule started or ended: candidates change
+                self._scheduled = None
+                self._slots.clear()
         slot = self._slots.get(bucket)
         if slot is None:
             targeted = self._targeted.get(bucket)
             if targeted is None:
-                mask = index.targeted(bucket)
-                found = np.flatnonzero(mask)
-                targeted = found[np.argsort(index.min_dwell[found], kind="stable")]
-                self._targeted[bucket] = targeted
-            assert self._scheduled is not None
-            positions = targeted[self._scheduled[targeted]]
+                targeted = self._targeted[bucket] = self._targeting(index, bucket)
+            assert self._on is not None
+            positions = targeted[self._on[index.schedule_of[targeted]]]
             rank = np.full(len(index), -1, dtype=np.int32)
             rank[positions] = np.arange(len(positions), dtype=np.int32)
             slot = _Slot(positions, index.min_dwell[positions], rank)
@@ -264,7 +314,9 @@ class Chooser:
         self, index: _Index, audience: Audience, now: datetime
     ) -> tuple[IntArray, npt.NDArray[np.int32]]:
         """No exact match: relax step by step, so something sensible always shows."""
-        assert self._scheduled is not None
+        assert self._on is not None
+        if self._scheduled is None:
+            self._scheduled = self._on[index.schedule_of]
         on_time = self._scheduled
         count = audience.count
         steps: list[npt.NDArray[np.bool_]] = []
