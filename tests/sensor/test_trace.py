@@ -824,24 +824,46 @@ def test_fuzz_mutated_traces(
 
 
 @FUZZ
-@given(text=valid_traces())
-def test_fuzz_valid_traces_read_back_exactly(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
-    path = tmp_path_factory.getbasetemp() / "valid.csv"
-    path.write_text(text)
+@given(
+    text=valid_traces(),
+    crlf=st.booleans(),
+    bom=st.booleans(),
+    final_newline=st.booleans(),
+    packed=st.booleans(),
+)
+def test_fuzz_valid_traces_read_back_exactly(
+    tmp_path_factory: pytest.TempPathFactory,
+    text: str,
+    crlf: bool,
+    bom: bool,
+    final_newline: bool,
+    packed: bool,
+) -> None:
     lines = text.split("\n")
     columns = lines[3].split(",")
+    variant = text if final_newline else text.rstrip("\n")
+    variant = ("\ufeff" if bom else "") + (variant.replace("\n", "\r\n") if crlf else variant)
+    path = write(tmp_path_factory.getbasetemp(), variant, "valid.csv.gz" if packed else "valid.csv")
     with TraceReader(path) as reader:
         records = list(reader)
     assert len(records) == len(lines) - 5
+    parse: dict[str, Callable[[str], object]] = {
+        "count": int,
+        "presence": lambda c: c == "1",
+        "posture": str,
+        "orientation": str,
+        "pir": str,
+    }
     for record in records:
         cells = lines[record.line - 1].split(",")
         assert record.frame.t == float(cells[0])
         np.testing.assert_array_equal(record.frame.pixels.ravel(), np.array(cells[2:66], dtype=np.float32))
         for name in ("count", "presence", "posture", "orientation"):
-            if name in columns:
-                cell = cells[columns.index(name)]
-                value = getattr(record.labels, name)
-                assert (value is None) == (cell == "")
+            value = getattr(record.labels, name)
+            if name not in columns or cells[columns.index(name)] == "":
+                assert value is None
+            else:
+                assert value == parse[name](cells[columns.index(name)])
         if "pir" in columns:
             assert record.extra["pir"] == cells[columns.index("pir")]
 
