@@ -105,6 +105,9 @@ _NUMBER = re.compile(
 )
 #: count cells longer than this are refused before int() (which caps digits).
 _MAX_COUNT_DIGITS = 6
+#: A frame line is well under 1 KiB; a longer "line" is no trace, and reading
+#: it whole would break the promise of bounded memory.
+MAX_LINE_BYTES = 1 << 20
 _NO_EXTRA: Mapping[str, str] = MappingProxyType({})
 
 
@@ -163,7 +166,7 @@ class TraceReader:
     def _readline(self) -> str:
         """The next line without its line end, or "" at the end of the file."""
         try:
-            raw = self._file.readline()
+            raw = self._file.readline(MAX_LINE_BYTES + 1)
         except (OSError, EOFError, zlib.error) as exc:
             # gzip raises EOFError for a truncated file, zlib.error for corrupt data
             raise self._fail(
@@ -172,6 +175,8 @@ class TraceReader:
         if not raw:
             return ""
         self._line += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise self._fail(f"line longer than {MAX_LINE_BYTES // 1024} KiB: this is not a trace")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -200,6 +205,7 @@ class TraceReader:
                 f"trace format version {value!r} is not supported: this heatcast reads version 1"
             )
         self.meta[key] = value
+        repeated: dict[str, list[str]] = {}
         while True:
             text = self._readline()
             if not text:
@@ -211,9 +217,10 @@ class TraceReader:
                 if key == "heatcast-trace":
                     raise self._fail("'heatcast-trace' given twice: it belongs on the first line only")
                 # a repeated key (a long note, say) continues its value on a new line
-                self.meta[key] = f"{self.meta[key]}\n{value}" if key in self.meta else value
+                repeated.setdefault(key, []).append(value)
                 continue
             break
+        self.meta.update((key, "\n".join(values)) for key, values in repeated.items())
         self.header_line = self._line
         try:
             header = next(csv.reader([text]))

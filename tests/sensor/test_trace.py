@@ -453,6 +453,17 @@ def test_non_ascii_in_extra_columns_is_fine(tmp_path: Path) -> None:
     assert records[0].extra["site_note"] == "Café №5"
 
 
+def test_a_huge_line_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    path = write(tmp_path, trace_text([frame_line(0), "9" * (3 << 20)]))
+    expect_error(path, 6, "longer than 1024 KiB")
+
+
+def test_many_repeated_metadata_lines_join_in_linear_time(tmp_path: Path) -> None:
+    head = HEAD + "# note: x\n" * 100_000
+    reader, records = read_all(write(tmp_path, trace_text([frame_line(0)], head=head)))
+    assert reader.meta["note"] == "\n".join(["x"] * 100_000) and len(records) == 1
+
+
 # -- gzip by name --------------------------------------------------------------------------
 
 
