@@ -46,16 +46,11 @@ import numpy as np
 
 from heatcast.errors import UsageError
 from heatcast.sensor.frame import Frame
-from heatcast.sensor.sim_body import (
-    POSTURE_NAMES,
-    body_front,
-    body_parts,
-    part_temperatures,
-)
+from heatcast.sensor.sim_body import POSTURE_NAMES, Appearance, Pose, Skeletons, bodies
 from heatcast.sensor.sim_render import (
     F64,
+    FIELD,
     GRID,
-    INNER,
     OUT_MAX_C,
     OUT_MIN_C,
     PIXEL_STEP_C,
@@ -65,13 +60,10 @@ from heatcast.sensor.sim_render import (
     THERM_MIN_C,
     THERM_STEP_C,
     Box,
-    angular_box,
     blur_matrix,
     camera_basis,
-    coverage,
-    ellipsoid_conics,
+    composite,
     from_radiance,
-    pixel_mean,
     ray_boxes,
     to_radiance,
     world_rays,
@@ -79,6 +71,7 @@ from heatcast.sensor.sim_render import (
 from heatcast.sensor.sim_scene import (
     Crowd,
     Drift,
+    People,
     Room,
     Scene,
     SensorModel,
@@ -87,7 +80,7 @@ from heatcast.sensor.sim_scene import (
     random_scene,
 )
 from heatcast.sensor.sources import SourceSpec
-from heatcast.sensor.trace import ORIENTATIONS, Labels, TraceRecord, TraceWriter
+from heatcast.sensor.trace import Labels, TraceRecord, TraceWriter
 
 __all__ = [
     "VISIBLE_PX",
@@ -109,6 +102,10 @@ log = logging.getLogger(__name__)
 
 #: a person counts as in view with at least this much of a pixel's area visible
 VISIBLE_PX = 0.5
+EMPTY = Labels(count=0, presence=False)
+_COS45 = math.cos(math.radians(45.0))
+#: frames rendered together (numpy works best on many at once)
+_CHUNK = 32
 _SUB_OFFSETS = ((-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25))
 
 
@@ -136,6 +133,7 @@ class _Background:
         self.delta = np.stack(deltas)  # (4, G, G) offset from ambient where the room is hit
         self.thing = np.stack(things)  # (4, G, G) thing index or -1
         self.depth = np.max(np.stack(depths), axis=0)  # occluding distance per sample
+        self.depth_flat = self.depth.ravel().copy()
         self.is_room = self.thing < 0
         self.thing_index = np.maximum(self.thing, 0)
         self._key: tuple[float, ...] | None = None
@@ -224,6 +222,7 @@ class Simulator:
         self._sensor_pos = np.array(room.sensor, dtype=float)
         self._basis = camera_basis(room.tilt_deg)
         self._bg = _Background(room, self.scene.seed)
+        self._skeletons = Skeletons()
         self._blur = blur_matrix(model.psf_sigma_px)
         rng = np.random.default_rng([self.scene.seed, 5])
         idx = np.arange(PIXELS) - 3.5
@@ -234,125 +233,137 @@ class Simulator:
         self._noise = np.random.default_rng([self.seed, self.scene.seed, 9])
         self._sigma = model.noise_at(self.fps)
 
-    # -- one frame -------------------------------------------------------------
+    # -- rendering -------------------------------------------------------------
     def render(self, t: float, visits: list[Visit], board_c: float) -> tuple[F64, Labels]:
-        """Scene temperatures (64,) before the sensor's noise, and the labels."""
+        """One frame's scene temperatures (64,) before the sensor's own errors, and labels."""
+        temps, labels = self._render_batch([t], [visits])
+        return temps[0], labels[0]
+
+    def _air(self, t: float) -> float:
+        return self.scene.room.ambient_c + self.scene.drift.air(t)
+
+    def _render_batch(self, times: list[float], visits: list[list[Visit]]) -> tuple[F64, list[Labels]]:
+        """Scene temperatures (N, 64) and labels for N moments."""
         scene = self.scene
-        air = scene.room.ambient_c + scene.drift.air(t)
-        surface = scene.room.ambient_c + scene.drift.surface_follow * (air - scene.room.ambient_c)
-        bg = self._bg.update(t, surface)
-        people = []
-        for v in visits:
-            pose = v.pose(t)
-            if pose is None:
-                continue
-            centers, axes, radii = body_parts(v.appearance, pose)
-            front = body_front(pose)
-            temps = part_temperatures(v.appearance, air, centers[0], front, self._sensor_pos, t - v.start)
-            rel = centers - self._sensor_pos
-            dist = float(np.linalg.norm(rel[1]))
-            people.append((dist, pose, centers, axes, radii, temps, front))
-        people.sort(key=lambda p: p[0])
-        color = np.zeros((GRID, GRID))
-        trans = np.ones((GRID, GRID))
-        counted: list[tuple[float, object, F64]] = []
-        inner = INNER
-        for dist, pose, centers, axes, radii, temps, front in people:
-            cam_c = (centers - self._sensor_pos) @ self._basis.T
-            box = angular_box(cam_c, radii.max(axis=1))
-            if box is None:
-                continue
-            rows, cols = box
-            cam_axes = np.einsum("ij,kjl->kil", self._basis, axes)
-            coef, depth = ellipsoid_conics(cam_c, cam_axes, radii)
-            order = np.argsort(depth)
-            alpha = coverage(coef[order], rows, cols)
-            alpha *= depth[order][:, None, None] < self._bg.depth[rows, cols][None]
-            tr = np.cumprod(1.0 - alpha, axis=0)
-            before = np.concatenate([np.ones((1, *alpha.shape[1:])), tr[:-1]], axis=0)
-            w = before * alpha
-            rad = to_radiance(temps[order])
-            c_p = np.tensordot(rad, w, axes=(0, 0))
-            tr_p = tr[-1]
-            g_tr = trans[rows, cols]
-            seen = g_tr * (1.0 - tr_p)
-            # how much of this person is visible inside the 8x8 field, in pixels
-            r0, r1 = max(rows.start, inner.start), min(rows.stop, inner.stop)
-            c0, c1 = max(cols.start, inner.start), min(cols.stop, inner.stop)
-            visible = 0.0
-            if r0 < r1 and c0 < c1:
-                sub = seen[r0 - rows.start : r1 - rows.start, c0 - cols.start : c1 - cols.start]
-                visible = float(sub.sum()) / (SUPER * SUPER)
-            color[rows, cols] += g_tr * c_p
-            trans[rows, cols] = g_tr * tr_p
-            if visible >= VISIBLE_PX:
-                counted.append((dist, pose, front))
-        samples = color + trans * bg
-        scene_rad = self._blur @ pixel_mean(samples)
-        return from_radiance(scene_rad), self._labels(counted)
-
-    def _labels(self, counted: list[tuple[float, object, F64]]) -> Labels:
-        if not counted:
-            return Labels(count=0, presence=False)
-        _, pose, front = counted[0]  # people were sorted nearest first
-        assert hasattr(pose, "posture")
-        posture = POSTURE_NAMES[pose.posture]
-        to_screen = -np.array([pose.x, pose.y])  # type: ignore[attr-defined]
-        horiz = front[:2]
-        norm = float(np.linalg.norm(horiz))
-        if norm < 0.5:
-            orientation = "side"
+        amb0 = scene.room.ambient_c
+        follow = scene.drift.surface_follow
+        n = len(times)
+        airs = [self._air(t) for t in times]
+        bgs = np.stack(
+            [self._bg.update(t, amb0 + follow * (a - amb0)) for t, a in zip(times, airs, strict=True)]
+        )
+        items: list[tuple[Appearance, Pose, float]] = []
+        frame_of: list[int] = []
+        for f, (t, vs) in enumerate(zip(times, visits, strict=True)):
+            for v in vs:
+                pose = v.pose(t)
+                if pose is not None:
+                    items.append((v.appearance, pose, t - v.start))
+                    frame_of.append(f)
+        labels: list[Labels] = []
+        if items:
+            fr = np.asarray(frame_of, dtype=np.int64)
+            body = bodies(items, np.asarray(airs)[fr], self._sensor_pos, self._skeletons)
+            m, k = body.temps.shape
+            cam_c = (body.centers.reshape(m * k, 3) - self._sensor_pos) @ self._basis.T
+            cam_axes = np.einsum("ij,pjl->pil", self._basis, body.axes.reshape(m * k, 3, 3))
+            owner = np.repeat(np.arange(m), k)
+            color, cover, visible = composite(
+                cam_c, cam_axes, body.radii.reshape(m * k, 3), to_radiance(body.temps.ravel()),
+                fr[owner], owner, n, m, self._bg.depth_flat,
+            )  # fmt: skip
+            samples = color + (1.0 - cover) * bgs.reshape(n, -1)
+            torso = body.centers[:, 1] - self._sensor_pos
+            dist = np.sqrt(np.einsum("mi,mi->m", torso, torso))
+            per_frame: list[list[int]] = [[] for _ in range(n)]
+            for i in np.nonzero(visible >= VISIBLE_PX)[0]:
+                per_frame[frame_of[i]].append(int(i))
+            for f in range(n):
+                seen = sorted(per_frame[f], key=lambda i: dist[i])
+                labels.append(self._labels([(items[i][1], body.front[i]) for i in seen]))
         else:
-            cos = float(horiz @ to_screen) / (norm * (float(np.linalg.norm(to_screen)) + 1e-9))
-            orientation = (
-                ORIENTATIONS[0]
-                if cos >= math.cos(math.radians(45))
-                else (ORIENTATIONS[2] if cos <= math.cos(math.radians(135)) else ORIENTATIONS[1])
-            )
-        return Labels(count=len(counted), presence=True, posture=posture, orientation=orientation)
+            samples = bgs.reshape(n, -1)
+            labels = [EMPTY] * n
+        pix = samples.reshape(n, FIELD, SUPER, FIELD, SUPER).mean(axis=(2, 4)).reshape(n, FIELD * FIELD)
+        return from_radiance(pix @ self._blur.T), labels
 
-    def _sensor(self, scene_c: F64, board_c: float) -> F64:
+    def _labels(self, seen: list[tuple[Pose, F64]]) -> Labels:
+        if not seen:
+            return EMPTY
+        pose, front = seen[0]  # the nearest
+        horiz = front[:2]
+        norm = float(np.hypot(horiz[0], horiz[1]))
+        if norm < 0.5:
+            orientation = "side"  # lying on the back, chest up
+        else:
+            to_screen = (-pose.x, -pose.y)
+            cos = float(horiz[0] * to_screen[0] + horiz[1] * to_screen[1]) / (
+                norm * (math.hypot(*to_screen) + 1e-9)
+            )
+            orientation = "facing" if cos >= _COS45 else ("away" if cos <= -_COS45 else "side")
+        return Labels(
+            count=len(seen), presence=True, posture=POSTURE_NAMES[pose.posture], orientation=orientation
+        )
+
+    def _sensor(self, scene_c: F64, board_c: F64) -> F64:
+        """Sensor readings (N, 64) from scene temperatures (N, 64) and board temperatures (N,)."""
         model = self.scene.sensor
-        reading = board_c + model.gain * (scene_c - board_c) + model.offset_c + self._fpn
-        reading = reading + self._noise.normal(0.0, self._sigma, reading.shape)
-        reading = reading + self._noise.normal(0.0, model.common_noise_c * math.sqrt(self.fps / 10.0))
+        n = len(scene_c)
+        b = board_c[:, None]
+        reading = b + model.gain * (scene_c - b) + model.offset_c + self._fpn[None, :]
+        reading += self._noise.normal(0.0, self._sigma, reading.shape)
+        reading += self._noise.normal(
+            0.0, model.common_noise_c * math.sqrt(min(self.fps, 10.0) / 10.0), (n, 1)
+        )
         reading = np.round(reading / PIXEL_STEP_C) * PIXEL_STEP_C
         return np.asarray(np.clip(reading, OUT_MIN_C, OUT_MAX_C))
 
     # -- streams ---------------------------------------------------------------
     def records(self) -> Iterator[TraceRecord]:
         """Frames with their true labels, for ever."""
-        from heatcast.sensor.sim_scene import People
-
         scene = self.scene
         people = People(scene)
         model = scene.sensor
         dt = 1.0 / self.fps
-        board = scene.room.ambient_c + scene.drift.air(0.0)
+        # at 1 fps the sensor averages its internal 10 fps frames: so does the simulator
+        subs = 1 if self.fps >= 5 else 4
         k = 1.0 - math.exp(-dt / model.thermistor_tau_s)
+        board = self._air(0.0)
         start = time.monotonic()
         seq = 0
+        chunk = 1 if self.realtime else _CHUNK
         while not self._closed:
-            t = seq * dt
-            st = t % scene.loop_s if scene.loop_s else t
-            air = scene.room.ambient_c + scene.drift.air(st)
-            board += (air - board) * k
-            visits = (
-                list(people.at(st))
-                if scene.loop_s is None
-                else [v for v in scene.visits if v.start <= st <= v.end]
-            )
-            board_c = board + model.self_heating_c
-            scene_c, labels = self.render(st, visits, board_c)
-            pixels = self._sensor(scene_c, board_c).reshape(PIXELS, PIXELS).astype(np.float32)
-            therm = board_c + float(self._noise.normal(0.0, 0.02))
-            therm = float(np.clip(round(therm / THERM_STEP_C) * THERM_STEP_C, THERM_MIN_C, THERM_MAX_C))
-            if self.realtime and self.speed > 0:
-                delay = start + t / self.speed - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield TraceRecord(Frame(pixels, therm, round(t, 6), seq), labels)
-            seq += 1
+            times: list[float] = []
+            for i in range(chunk):
+                t = (seq + i) * dt
+                for j in range(subs):
+                    st = t - (subs - 1 - j) * dt / subs
+                    times.append(st % scene.loop_s if scene.loop_s else st)
+            visits = [list(people.at(t)) for t in times]
+            temps, labels = self._render_batch(times, visits)
+            if subs > 1:
+                rad = to_radiance(temps).reshape(chunk, subs, -1).mean(axis=1)
+                temps = from_radiance(rad)
+                labels = labels[subs - 1 :: subs]
+            boards = np.empty(chunk)
+            for i in range(chunk):
+                board += (self._air(times[i * subs + subs - 1]) - board) * k
+                boards[i] = board + model.self_heating_c
+            pixels = self._sensor(temps, boards).astype(np.float32)
+            therm = boards + self._noise.normal(0.0, 0.02, chunk)
+            therm = np.clip(np.round(therm / THERM_STEP_C) * THERM_STEP_C, THERM_MIN_C, THERM_MAX_C)
+            for i in range(chunk):
+                if self._closed:
+                    return
+                t = seq * dt
+                if self.realtime:
+                    delay = start + t / self.speed - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                yield TraceRecord(
+                    Frame(pixels[i].reshape(PIXELS, PIXELS), float(therm[i]), round(t, 6), seq), labels[i]
+                )
+                seq += 1
 
     def __iter__(self) -> Iterator[Frame]:
         for record in self.records():

@@ -188,31 +188,6 @@ def lying_front(roll: float) -> F64:
     return np.array([math.sin(roll), 0.0, math.cos(roll)])
 
 
-def _swing(j: F64, phase: float, amp: float) -> None:
-    """Walking: legs and arms swing about the hips and shoulders, in place."""
-    if amp <= 0:
-        return
-    sides = (
-        (-1, (HIP_L, KN_L, AN_L, SH_L, EL_L, WR_L, HA_L)),
-        (1, (HIP_R, KN_R, AN_R, SH_R, EL_R, WR_R, HA_R)),
-    )
-    for side, (hip, kn, an, sh, el, wr, ha) in sides:
-        psi = side * amp * math.sin(phase)
-        _rotate_about_lateral(j, [kn, an], j[hip], psi)
-        if psi < 0:  # the trailing leg bends at the knee
-            _rotate_about_lateral(j, [an], j[kn], 0.6 * psi)
-        _rotate_about_lateral(j, [el, wr, ha], j[sh], -0.7 * psi)
-
-
-def _rotate_about_lateral(j: F64, idx: list[int], pivot: F64, psi: float) -> None:
-    c, s = math.cos(psi), math.sin(psi)
-    rel = j[idx] - pivot
-    y = rel[:, 1] * c - rel[:, 2] * s
-    z = rel[:, 1] * s + rel[:, 2] * c
-    j[idx, 1] = pivot[1] + y
-    j[idx, 2] = pivot[2] + z
-
-
 @dataclass(slots=True)
 class Pose:
     """Where a person is and how they stand at one moment."""
@@ -234,83 +209,160 @@ class Pose:
         return self.to_posture if self.blend >= 0.5 else self.from_posture
 
 
-def _posture_joints(posture: int, a: Appearance, pose: Pose) -> tuple[F64, F64]:
+def _posture_joints(a: Appearance, posture: int, seat_z: float, roll: float) -> tuple[F64, F64]:
     h, w = a.height_m, a.build
     if posture == SITTING:
-        return _sitting(h, w, pose.seat_z), np.array([1.0, 0.0, 0.0])
+        return _sitting(h, w, seat_z), np.array([1.0, 0.0, 0.0])
     if posture == LYING:
-        return _lying(h, w, pose.seat_z, pose.roll)
+        return _lying(h, w, seat_z, roll)
     return _standing(h, w), np.array([1.0, 0.0, 0.0])
 
 
-def body_front(pose: Pose) -> F64:
-    """The direction the chest and face point, in world coordinates."""
-    f = lying_front(pose.roll) if pose.posture == LYING else np.array([0.0, 1.0, 0.0])
-    return np.asarray(_to_world_dirs(f[None, :], pose.yaw)[0], dtype=np.float64)
+class Skeletons:
+    """Joint positions per person and posture, computed once and reused."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Appearance, int, float, float], tuple[F64, F64]] = {}
+
+    def get(self, a: Appearance, posture: int, seat_z: float, roll: float) -> tuple[F64, F64]:
+        key = (a, posture, round(seat_z, 3) if posture else 0.0, round(roll, 3) if posture == LYING else 0.0)
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            hit = self._cache[key] = _posture_joints(a, posture, seat_z, roll)
+        return hit
 
 
-def _to_world_dirs(v: F64, yaw: float) -> F64:
-    c, s = math.cos(yaw), math.sin(yaw)
-    out = np.empty_like(v)
-    # body lateral -> (c, -s, 0); body front -> (s, c, 0)
-    out[:, 0] = v[:, 0] * c + v[:, 1] * s
-    out[:, 1] = -v[:, 0] * s + v[:, 1] * c
-    out[:, 2] = v[:, 2]
+@dataclass(slots=True)
+class Bodies:
+    """Body parts of M person-moments: centres (M, K, 3), axes (M, K, 3, 3) whose
+    columns are the principal directions, radii (M, K, 3), surface temperatures
+    (M, K) in C, and each person's chest direction (M, 3)."""
+
+    centers: F64
+    axes: F64
+    radii: F64
+    temps: F64
+    front: F64
+
+
+def _rot_x(rel: F64, psi: F64) -> F64:
+    """Rotate (m, n, 3) body-frame vectors about the lateral axis by psi (m,)."""
+    c = np.cos(psi)[:, None]
+    s = np.sin(psi)[:, None]
+    out = rel.copy()
+    out[..., 1] = rel[..., 1] * c - rel[..., 2] * s
+    out[..., 2] = rel[..., 1] * s + rel[..., 2] * c
     return out
 
 
-def body_parts(a: Appearance, pose: Pose) -> tuple[F64, F64, F64]:
-    """World centres (K, 3), principal axes (K, 3, 3) and radii (K, 3) of every part."""
-    j, lat = _posture_joints(pose.to_posture, a, pose)
-    if pose.blend < 1.0 and pose.from_posture != pose.to_posture:
-        j0, lat0 = _posture_joints(pose.from_posture, a, pose)
-        b = pose.blend * pose.blend * (3 - 2 * pose.blend)
-        j = j0 + (j - j0) * b
-        lat = lat0 + (lat - lat0) * b
-    if pose.to_posture == STANDING and pose.from_posture == STANDING:
-        _swing(j, pose.gait_phase, pose.gait_amp)
-    s = a.height_m / 1.75
-    jw = _to_world_dirs(j, pose.yaw)
-    jw[:, 0] += pose.x
-    jw[:, 1] += pose.y
-    latw = _to_world_dirs(lat[None, :], pose.yaw)[0]
-    pa, pb = jw[SEG_A], jw[SEG_B]
+def _swing_batch(j: F64, phase: F64, amp: F64) -> None:
+    """Walking: legs and arms swing about the hips and shoulders, in place."""
+    for side, (hip, kn, an, sh, el, wr, ha) in (
+        (-1.0, (HIP_L, KN_L, AN_L, SH_L, EL_L, WR_L, HA_L)),
+        (1.0, (HIP_R, KN_R, AN_R, SH_R, EL_R, WR_R, HA_R)),
+    ):
+        psi = side * amp * np.sin(phase)
+        leg = [kn, an]
+        j[:, leg] = j[:, [hip]] + _rot_x(j[:, leg] - j[:, [hip]], psi)
+        # the trailing leg bends at the knee
+        j[:, [an]] = j[:, [kn]] + _rot_x(j[:, [an]] - j[:, [kn]], 0.6 * np.minimum(psi, 0.0))
+        arm = [el, wr, ha]
+        j[:, arm] = j[:, [sh]] + _rot_x(j[:, arm] - j[:, [sh]], -0.7 * psi)
+
+
+def _yaw(v: F64, c: F64, s: F64) -> F64:
+    """Body (lateral, front, up) to world: lateral -> (c, -s, 0), front -> (s, c, 0)."""
+    out = np.empty_like(v)
+    out[..., 0] = v[..., 0] * c + v[..., 1] * s
+    out[..., 1] = -v[..., 0] * s + v[..., 1] * c
+    out[..., 2] = v[..., 2]
+    return out
+
+
+def bodies(
+    people: list[tuple[Appearance, Pose, float]], ambient_c: F64, sensor: F64, skeletons: Skeletons
+) -> Bodies:
+    """Body parts for each (appearance, pose, seconds since arrival); ``ambient_c`` (M,)."""
+    m = len(people)
+    j0 = np.empty((m, N_JOINTS, 3))
+    j1 = np.empty((m, N_JOINTS, 3))
+    lat0 = np.empty((m, 3))
+    lat1 = np.empty((m, 3))
+    p = np.empty((m, 16))
+    for i, (a, pose, since) in enumerate(people):
+        j0[i], lat0[i] = skeletons.get(a, pose.from_posture, pose.seat_z, pose.roll)
+        if pose.to_posture != pose.from_posture:
+            j1[i], lat1[i] = skeletons.get(a, pose.to_posture, pose.seat_z, pose.roll)
+            b = min(max(pose.blend, 0.0), 1.0)
+        else:
+            j1[i], lat1[i] = j0[i], lat0[i]
+            b = 1.0
+        walking = pose.gait_amp > 0 and pose.from_posture == STANDING and pose.to_posture == STANDING
+        lying = pose.posture == LYING
+        warm = 1.0 - a.cold_start * math.exp(-max(since, 0.0) / 300.0)
+        p[i] = (
+            b * b * (3 - 2 * b), pose.yaw, pose.x, pose.y, pose.gait_phase, pose.gait_amp if walking else 0.0,
+            a.height_m / 1.75, a.build, math.sin(pose.roll) if lying else 0.0,
+            math.cos(pose.roll) if lying else 0.0, 0.0 if lying else 1.0,
+            a.face_max, a.hair_c, a.face_c, a.k_top * warm, a.k_legs * warm,
+        )  # fmt: skip
+    bb = p[:, 0][:, None, None]
+    j = j0 + (j1 - j0) * bb
+    lat = lat0 + (lat1 - lat0) * p[:, 0][:, None]
+    walk = p[:, 5] > 0
+    if walk.any():
+        jw = j[walk]
+        _swing_batch(jw, p[walk, 4], p[walk, 5])
+        j[walk] = jw
+    c = np.cos(p[:, 1])[:, None]
+    s = np.sin(p[:, 1])[:, None]
+    jw = _yaw(j, c, s)
+    jw[..., 0] += p[:, 2][:, None]
+    jw[..., 1] += p[:, 3][:, None]
+    latw = _yaw(lat, c[:, 0], s[:, 0])
+    front = _yaw(np.stack([p[:, 8], p[:, 10], p[:, 9]], axis=1), c[:, 0], s[:, 0])
+    pa, pb = jw[:, SEG_A], jw[:, SEG_B]
     centers = 0.5 * (pa + pb)
     along = pb - pa
-    length = np.linalg.norm(along, axis=1)
-    e3 = along / length[:, None]
-    e1 = latw[None, :] - (e3 @ latw)[:, None] * e3
-    e1 /= np.linalg.norm(e1, axis=1)[:, None] + 1e-12
+    length = np.sqrt(np.einsum("mki,mki->mk", along, along))
+    e3 = along / length[..., None]
+    e1 = latw[:, None, :] - np.einsum("mki,mi->mk", e3, latw)[..., None] * e3
+    e1 /= np.sqrt(np.einsum("mki,mki->mk", e1, e1))[..., None] + 1e-12
     e2 = np.cross(e3, e1)
-    axes = np.stack([e1, e2, e3], axis=2)
-    radii = np.empty((N_PARTS, 3))
-    radii[:, 0] = SEG_RADII[:, 0] * s * np.where(SEG_LATERAL_SCALES, a.build, 1.0)
-    radii[:, 1] = SEG_RADII[:, 1] * s
-    radii[:, 2] = 0.5 * length + SEG_PAD * s
-    return centers, axes, radii
+    axes = np.stack([e1, e2, e3], axis=3)
+    scale = p[:, 6][:, None]
+    radii = np.empty((m, N_PARTS, 3))
+    radii[..., 0] = SEG_RADII[:, 0] * scale * np.where(SEG_LATERAL_SCALES, p[:, 7][:, None], 1.0)
+    radii[..., 1] = SEG_RADII[:, 1] * scale
+    radii[..., 2] = 0.5 * length + SEG_PAD * scale
+    temps = _temperatures(people, p, centers[:, 0], front, ambient_c, sensor)
+    return Bodies(centers, axes, radii, temps[:, SEG_KIND], front)
 
 
-def part_temperatures(
-    a: Appearance, ambient_c: float, head_center: F64, front: F64, sensor: F64, since_arrival_s: float
+def _temperatures(
+    people: list[tuple[Appearance, Pose, float]], p: F64, head: F64, front: F64, amb: F64, sensor: F64
 ) -> F64:
-    """Surface temperature of every part (K,), in C, as the sensor sees it."""
-    warm = 1.0 - a.cold_start * math.exp(-since_arrival_s / 300.0)
-    top = ambient_c + a.k_top * warm * (34.0 - ambient_c)
-    legs = ambient_c + a.k_legs * warm * (33.0 - ambient_c)
-    to_sensor = sensor - head_center
-    to_sensor /= np.linalg.norm(to_sensor) + 1e-9
-    facing = float(front @ to_sensor)
-    from_above = max(0.0, float(to_sensor[2]))
+    """Surface temperature of every part kind (M, 7), as the sensor sees it."""
+    m = len(people)
+    top = amb + p[:, 14] * (34.0 - amb)
+    legs = amb + p[:, 15] * (33.0 - amb)
+    to_sensor = sensor[None, :] - head
+    to_sensor /= np.sqrt(np.einsum("mi,mi->m", to_sensor, to_sensor))[:, None] + 1e-9
+    facing = np.einsum("mi,mi->m", front, to_sensor)
+    from_above = np.maximum(0.0, to_sensor[:, 2])
     # the visible share of the head that is face: a hemisphere of skin turned
     # towards (1) or away (0) from the sensor; the crown, seen from above, is hair
-    face_share = a.face_max * 0.5 * (1.0 + facing) * (1.0 - 0.6 * from_above)
-    head = a.hair_c + face_share * (a.face_c - a.hair_c)
-    kinds = np.empty(7)
-    kinds[K_HEAD] = head
-    kinds[K_TOP] = top
-    kinds[K_UPPER_ARM] = top if not a.bare_forearms else 0.5 * (top + a.arm_skin_c)
-    kinds[K_FOREARM] = a.arm_skin_c if a.bare_forearms else top - 0.3
-    kinds[K_HAND] = a.hands_c
-    kinds[K_THIGH] = legs
-    kinds[K_SHIN] = a.leg_skin_c if a.bare_shins else legs - 0.5
-    return np.asarray(kinds[SEG_KIND], dtype=np.float64)
+    face_share = p[:, 11] * 0.5 * (1.0 + facing) * (1.0 - 0.6 * from_above)
+    kinds = np.empty((m, 7))
+    kinds[:, K_HEAD] = p[:, 12] + face_share * (p[:, 13] - p[:, 12])
+    kinds[:, K_TOP] = top
+    kinds[:, K_THIGH] = legs
+    for i, (a, _, _) in enumerate(people):
+        t = top[i]
+        kinds[i, K_UPPER_ARM] = 0.5 * (t + a.arm_skin_c) if a.bare_forearms else t
+        kinds[i, K_FOREARM] = a.arm_skin_c if a.bare_forearms else t - 0.3
+        kinds[i, K_HAND] = a.hands_c
+        kinds[i, K_SHIN] = a.leg_skin_c if a.bare_shins else legs[i] - 0.5
+    return kinds

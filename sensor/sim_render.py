@@ -118,22 +118,7 @@ def blur_matrix(sigma_px: float) -> F64:
     return np.asarray(k, dtype=np.float64)
 
 
-def pixel_mean(samples: F64) -> F64:
-    """Mean of each rendered pixel's rays: (GRID, GRID) -> (FIELD * FIELD,)."""
-    return np.asarray(samples.reshape(FIELD, SUPER, FIELD, SUPER).mean(axis=(1, 3)).ravel())
-
-
 # --------------------------------------------------------------------------- bodies
-@dataclass(slots=True)
-class Ellipsoids:
-    """A batch of ellipsoids in world coordinates."""
-
-    centers: F64  # (K, 3)
-    axes: F64  # (K, 3, 3): columns are the unit principal axes
-    radii: F64  # (K, 3)
-    radiance: F64  # (K,)
-
-
 def ellipsoid_conics(centers_cam: F64, axes_cam: F64, radii: F64) -> tuple[F64, F64]:
     """Conic coefficients (K, 6): a(UU) b(VV) c(UV) d(U) e(V) f(1); and centre distances."""
     inv = 1.0 / (radii * radii)
@@ -146,43 +131,6 @@ def ellipsoid_conics(centers_cam: F64, axes_cam: F64, radii: F64) -> tuple[F64, 
         [m[:, 0, 0], m[:, 2, 2], 2 * m[:, 0, 2], 2 * m[:, 0, 1], 2 * m[:, 1, 2], m[:, 1, 1]], axis=1
     )
     return coef, np.linalg.norm(centers_cam, axis=1)
-
-
-def coverage(coef: F64, rows: slice, cols: slice) -> F64:
-    """Soft coverage in 0..1 of each conic over a crop of the sample grid, (K, h, w)."""
-    c = coef[:, :, None, None]
-    u = U[rows, cols]
-    v = V[rows, cols]
-    q = c[:, 0] * UU[rows, cols] + c[:, 1] * VV[rows, cols] + c[:, 2] * UV[rows, cols]
-    q += c[:, 3] * u + c[:, 4] * v + c[:, 5]
-    gu = 2 * c[:, 0] * u + c[:, 2] * v + c[:, 3]
-    gv = 2 * c[:, 1] * v + c[:, 2] * u + c[:, 4]
-    g = np.sqrt(gu * gu + gv * gv) * H[rows, cols] + 1e-12
-    return np.asarray(np.clip(q / g + 0.5, 0.0, 1.0))
-
-
-def angular_box(centers_cam: F64, reach: F64) -> tuple[slice, slice] | None:
-    """Grid rows and columns that may see any of the spheres, or None."""
-    fwd = centers_cam[:, 1]
-    ok = fwd > reach + 0.02
-    if not ok.any():
-        return None
-    c = centers_cam[ok]
-    r = reach[ok]
-    dist = np.linalg.norm(c, axis=1)
-    beta = np.arcsin(np.clip(r / dist, 0.0, 1.0)) * 1.15 + 0.5 * PIXEL_RAD / SUPER
-    ax = np.arctan2(c[:, 0], c[:, 1])
-    ay = np.arctan2(c[:, 2], np.hypot(c[:, 0], c[:, 1]))
-    scale = SUPER / PIXEL_RAD
-    off = (MARGIN + PIXELS / 2) * SUPER - 0.5
-    c0 = int(max(0, math.floor(float(np.min((ax - beta) * scale + off)))))
-    c1 = int(min(GRID, math.ceil(float(np.max((ax + beta) * scale + off))) + 1))
-    # rows run downwards; widen vertically for the lens' 1/cos stretch off-axis
-    r0 = int(max(0, math.floor(float(np.min(-(ay + beta * 1.2) * scale + off)))))
-    r1 = int(min(GRID, math.ceil(float(np.max(-(ay - beta * 1.2) * scale + off))) + 1))
-    if c0 >= c1 or r0 >= r1:
-        return None
-    return slice(r0, r1), slice(c0, c1)
 
 
 # --------------------------------------------------------------------------- room
@@ -212,3 +160,140 @@ def ray_boxes(origin: F64, rays: F64, boxes: list[Box]) -> tuple[F64, npt.NDArra
         best = np.where(hit, t0, best)
         which = np.where(hit, i, which)
     return np.asarray(best, dtype=np.float64), np.asarray(which, dtype=np.int64)
+
+
+_UF, _VF, _HF = U.ravel().copy(), V.ravel().copy(), H.ravel().copy()
+_INNER_2D = np.zeros((GRID, GRID))
+_INNER_2D[INNER, INNER] = 1.0
+_INNER_F = _INNER_2D.ravel()
+_BOX_SCALE = SUPER / PIXEL_RAD
+_BOX_OFF = (MARGIN + PIXELS / 2) * SUPER - 0.5
+
+
+def _extent(qa: F64, qb: F64, qc: F64) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+    """Roots of qa x^2 + qb x + qc = 0 (qa > 0): low, high, and whether real."""
+    disc = qb * qb - 4 * qa * qc
+    root = np.sqrt(np.maximum(disc, 0.0))
+    return (-qb - root) / (2 * qa), (-qb + root) / (2 * qa), disc >= 0
+
+
+def _conic_boxes(coef: F64) -> tuple[npt.NDArray[np.int64], ...]:
+    """Sample-grid columns c0:c1 and rows r0:r1 that cover each conic's inside.
+
+    The silhouette of an ellipsoid in front of the sensor is an ellipse in the
+    (U, V) plane; its extremes in U lie where dQ/dV = 0 (and likewise in V).
+    Columns follow U alone; rows follow V * cos(column angle), so the row range
+    takes the widest of the column range's cosines. One sample of slack on each
+    side leaves room for the soft edge.
+    """
+    qa, qb, qc, qd, qe, qf = coef.T
+    det = 4 * qa * qb - qc * qc  # > 0 for an ellipse (Q's quadratic part negative definite)
+    ellipse = (det > 1e-12) & (qa < 0)
+    det = np.where(ellipse, det, 1.0)
+    u0, u1, u_ok = _extent(det, 4 * qb * qd - 2 * qc * qe, 4 * qb * qf - qe * qe)
+    v0, v1, v_ok = _extent(det, 4 * qa * qe - 2 * qc * qd, 4 * qa * qf - qd * qd)
+    ax0, ax1 = np.arctan(u0), np.arctan(u1)
+    c0 = np.floor(ax0 * _BOX_SCALE + _BOX_OFF - 1.0)
+    c1 = np.ceil(ax1 * _BOX_SCALE + _BOX_OFF + 1.0) + 1
+    cos_lo = np.minimum(np.cos(ax0), np.cos(ax1))
+    cos_hi = np.where((ax0 < 0) & (ax1 > 0), 1.0, np.maximum(np.cos(ax0), np.cos(ax1)))
+    ay_hi = np.arctan(np.maximum(v1 * cos_lo, v1 * cos_hi))
+    ay_lo = np.arctan(np.minimum(v0 * cos_lo, v0 * cos_hi))
+    r0 = np.floor(-ay_hi * _BOX_SCALE + _BOX_OFF - 1.0)
+    r1 = np.ceil(-ay_lo * _BOX_SCALE + _BOX_OFF + 1.0) + 1
+    # anything else (an ellipsoid reaching past the sensor's plane) takes the whole grid
+    full = ~ellipse
+    seen = ellipse & u_ok & v_ok
+    c0 = np.where(full, 0, np.where(seen, c0, 0))
+    c1 = np.where(full, GRID, np.where(seen, c1, 0))
+    r0 = np.where(full, 0, np.where(seen, r0, 0))
+    r1 = np.where(full, GRID, np.where(seen, r1, 0))
+    clip = (np.clip(x, 0, GRID).astype(np.int64) for x in (c0, c1, r0, r1))
+    return tuple(clip)
+
+
+def composite(
+    centers: F64,
+    axes: F64,
+    radii: F64,
+    radiance: F64,
+    frame: npt.NDArray[np.int64],
+    owner: npt.NDArray[np.int64],
+    n_frames: int,
+    n_owners: int,
+    bg_depth: F64,
+) -> tuple[F64, F64, F64]:
+    """Render P ellipsoids (camera frame) into ``n_frames`` sample grids at once.
+
+    Each ellipsoid is evaluated only over its own box of samples; the pieces are
+    then sorted by sample and depth and composited front to back, so nearer
+    parts (of anyone) hide farther ones and furniture nearer than a part
+    (``bg_depth``, flat per sample) hides it. Returns per frame the colour
+    (sum of coverage x radiance) and the coverage, both (n_frames, GRID * GRID),
+    and for each owner (a person at one moment) how many pixels of them are
+    visible inside the 8x8 field.
+    """
+    gg = GRID * GRID
+    color = np.zeros(n_frames * gg)
+    cover = np.zeros(n_frames * gg)
+    visible = np.zeros(n_owners)
+    if len(centers) == 0:
+        return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
+    fwd = centers[:, 1]
+    reach = radii.max(axis=1)
+    keep = fwd > reach + 0.02
+    if not keep.any():
+        return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
+    kept = np.nonzero(keep)[0]
+    coef, depth = ellipsoid_conics(centers[kept], axes[kept], radii[kept])
+    c0, c1, r0, r1 = _conic_boxes(coef)
+    ok = (c1 > c0) & (r1 > r0)
+    kept, coef, depth = kept[ok], coef[ok], depth[ok]
+    c0, c1, r0, r1 = c0[ok], c1[ok], r0[ok], r1[ok]
+    if len(kept) == 0:
+        return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
+    width = c1 - c0
+    n = (r1 - r0) * width
+    p = len(kept)
+    # pieces of one part are contiguous, so np.repeat stands in for gathers
+    pid = np.repeat(np.arange(p), n)
+    local = np.arange(len(pid)) - np.repeat(np.cumsum(n) - n, n)
+    row, col = np.divmod(local, np.repeat(width, n))
+    row += np.repeat(r0, n)
+    col += np.repeat(c0, n)
+    idx = row * GRID + col
+    u, v = _UF[idx], _VF[idx]
+    qa, qb, qc, qd, qe, qf = (np.repeat(c, n) for c in (coef / np.abs(coef).max(axis=1, keepdims=True)).T)
+    # Q = u (A u + C v + D) + v (B v + E) + F, and its gradient, sharing terms
+    au = qa * u
+    su = au + qc * v + qd
+    gu = su + au
+    bv = qb * v
+    sv = bv + qe
+    q = u * su + v * sv + qf
+    gv = sv + bv + qc * u
+    g = np.sqrt(gu * gu + gv * gv) * _HF[idx] + 1e-12
+    alpha = np.clip(q / g + 0.5, 0.0, 1.0)
+    alpha *= np.repeat(depth, n) < bg_depth[idx]
+    nz = alpha > 0
+    pid, idx, alpha = pid[nz], idx[nz], alpha[nz]
+    if len(pid) == 0:
+        return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
+    rank = np.empty(p, dtype=np.int64)
+    rank[np.argsort(depth)] = np.arange(p)
+    sample = frame[kept][pid] * gg + idx
+    order = np.argsort(sample * p + rank[pid])
+    sample, pid, idx, alpha = sample[order], pid[order], idx[order], alpha[order]
+    # front-to-back: what each piece adds is its coverage times what nearer
+    # pieces on the same sample left uncovered
+    lt = np.log1p(-np.minimum(alpha, 0.999999))
+    excl = np.cumsum(lt) - lt
+    first = np.empty(len(sample), dtype=bool)
+    first[0] = True
+    np.not_equal(sample[1:], sample[:-1], out=first[1:])
+    start = np.maximum.accumulate(np.where(first, np.arange(len(sample)), 0))
+    wgt = np.exp(excl - excl[start]) * alpha
+    color = np.bincount(sample, wgt * radiance[kept][pid], minlength=n_frames * gg).astype(np.float64)
+    cover = np.bincount(sample, wgt, minlength=n_frames * gg).astype(np.float64)
+    visible = np.bincount(owner[kept][pid], wgt * _INNER_F[idx], minlength=n_owners) / (SUPER * SUPER)
+    return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible

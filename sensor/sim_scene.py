@@ -8,6 +8,7 @@ visits as time goes on, so that a random scene runs for ever without repeating.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
@@ -169,7 +170,7 @@ class Visit:
         keys = self.keys
         if t < keys[0].t or t > keys[-1].t:
             return None
-        i = int(np.searchsorted(self._times, t, side="right")) - 1
+        i = bisect.bisect_right(self._times, t) - 1
         i = min(max(i, 0), len(keys) - 2) if len(keys) > 1 else 0
         a = keys[i]
         b = keys[i + 1] if len(keys) > 1 else a
