@@ -166,13 +166,13 @@ def run(items: int = 100_000, repeats: int = 5, calls: int = 2000) -> dict[str, 
         base_runs = []
         for _ in range(repeats):
             wall, cpu = [], []
-            for audience in who[:10]:
+            for audience in who[:3]:
                 c0, t0 = time.thread_time(), time.perf_counter()
                 baseline.choose(audience, START)
                 wall.append((time.perf_counter() - t0) * 1000)
                 cpu.append((time.thread_time() - c0) * 1000)
             base_runs.append((wall, cpu))
-    result = {
+    result: dict[str, Any] = {
         "items": items,
         "repeats": repeats,
         "catalogue_fill_s": round(fill_s, 2),

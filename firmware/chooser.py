@@ -13,6 +13,7 @@ to that bucket). Sampling instead of taking the mean keeps exploring.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ _ANY3 = 0b111
 _NO_DATE_LOW, _NO_DATE_HIGH = 0, 10**7
 
 
+@functools.lru_cache(maxsize=4096)
 def _seconds(text: str | None) -> int:
     if not text:
         return -1
@@ -41,6 +43,7 @@ def _seconds(text: str | None) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
+@functools.lru_cache(maxsize=4096)
 def _bits(values: str | None, names: tuple[str, ...]) -> int:
     parts = _split(values)
     return sum(1 << names.index(p) for p in parts if p in names) if parts else _ANY3
@@ -71,10 +74,13 @@ class _Index:
         ).fetchall()
         cols = list(zip(*rows, strict=True)) if rows else [()] * 12
 
+        # Catalogues repeat a few schedules many times: parse each distinct text once.
+        @functools.lru_cache(maxsize=4096)
         def day_mask(text: str | None) -> int:
             parts = _split(text)
             return sum(1 << DAYS.index(d) for d in parts) if parts else _ALL_DAYS
 
+        @functools.lru_cache(maxsize=4096)
         def ordinal(text: str | None, default: int) -> int:
             return date.fromisoformat(text).toordinal() if text else default
 
@@ -109,13 +115,15 @@ class _Index:
 
     def __post_init__(self) -> None:
         # Items share few distinct schedules: evaluate each once per minute, not per item.
-        keys = np.stack([self.days, self.t_from, self.t_to, self.d_from, self.d_to], axis=1).astype(np.int64)
-        if len(keys):
-            unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        else:
-            unique, inverse = np.zeros((0, 5), dtype=np.int64), np.zeros(0, dtype=np.int64)
-        self.schedules = unique
-        self.schedule_of = inverse.reshape(-1)
+        # (A dict beats np.unique(axis=0), which sorts 100,000 rows.)
+        seen: dict[tuple[int, ...], int] = {}
+        columns = (self.days, self.t_from, self.t_to, self.d_from, self.d_to)
+        keys = zip(*(c.tolist() for c in columns), strict=True)
+        self.schedule_of = np.fromiter(
+            (seen.setdefault(key, len(seen)) for key in keys), dtype=np.int64, count=len(self.ids)
+        )
+        self.schedules = np.array(list(seen) or np.zeros((0, 5)), dtype=np.int64).reshape(-1, 5)
+        self.dwell_order: IntArray = np.argsort(self.min_dwell, kind="stable")
 
     def schedules_on(self, now: datetime) -> npt.NDArray[np.bool_]:
         """Which distinct schedules admit this moment (windows may pass midnight)."""
@@ -224,8 +232,8 @@ class Chooser:
     @staticmethod
     def _targeting(index: _Index, bucket: Bucket) -> IntArray:
         """Positions of the items targeting ``bucket``, sorted by minimum dwell."""
-        found = np.flatnonzero(index.targeted(bucket))
-        ordered: IntArray = found[np.argsort(index.min_dwell[found], kind="stable")]
+        order = index.dwell_order
+        ordered: IntArray = order[index.targeted(bucket)[order]]
         return ordered
 
     def _index_now(self) -> _Index:
