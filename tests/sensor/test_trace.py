@@ -628,8 +628,8 @@ def test_writer_output_matches_the_format_text(tmp_path: Path) -> None:
     assert lines[0] == "# heatcast-trace: 1"
     assert lines[1] == "# sensor: amg8833"
     assert lines[2] == HEADER + ",count,posture"
-    assert lines[3].startswith("0,26.1875,0,0.25,0.5,0.75,1,") and lines[3].endswith(",15.75,0,")
-    assert lines[4].startswith("0.1,,0,") and lines[4].endswith(",1,standing")
+    assert lines[3].startswith("0,26.1875,0.0,0.25,0.5,0.75,1.0,") and lines[3].endswith(",15.75,0,")
+    assert lines[4].startswith("0.1,,0.0,") and lines[4].endswith(",1,standing")
     assert lines[5] == "" and len(lines) == 6
 
 
