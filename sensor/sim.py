@@ -348,7 +348,10 @@ class Simulator:
             boards = np.empty(chunk)
             for i in range(chunk):
                 board += (self._air(times[i * subs + subs - 1]) - board) * k
-                boards[i] = board + model.self_heating_c
+                heat = model.self_heating_c
+                if model.warmup_s > 0:
+                    heat *= 1.0 - math.exp(-(seq + i) * dt / model.warmup_s)
+                boards[i] = board + heat
             pixels = self._sensor(temps, boards).astype(np.float32)
             therm = boards + self._noise.normal(0.0, 0.02, chunk)
             therm = np.clip(np.round(therm / THERM_STEP_C) * THERM_STEP_C, THERM_MIN_C, THERM_MAX_C)

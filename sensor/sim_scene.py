@@ -119,7 +119,8 @@ class SensorModel:
     psf_sigma_px: float = 0.55  # optics blur
     gain: float = 0.95  # scene contrast against the board temperature
     offset_c: float = 0.0  # whole-frame calibration error (accuracy is +-2.5 C)
-    self_heating_c: float = 2.5  # board above ambient
+    self_heating_c: float = 2.5  # board above ambient (ESP32 boards run hotter, 4-5 C)
+    warmup_s: float = 0.0  # > 0: powered on at t = 0; self-heating builds up with this time constant
     thermistor_tau_s: float = 600.0
 
     def noise_at(self, fps: float) -> float:
@@ -327,7 +328,7 @@ class CrowdRunner:
             return 0.9
         return max(0.2, y * math.tan(HALF_FOV))
 
-    def _spot(self, y: float | None = None, spread: float = 0.85) -> tuple[float, float]:
+    def _spot(self, y: float | None = None, spread: float = 1.0) -> tuple[float, float]:
         near, far = self._depth_range()
         if y is None:
             y = float(self.rng.uniform(near, far))
@@ -354,7 +355,7 @@ class CrowdRunner:
         face = toward_screen(x, y)
         if u < self.crowd.p_face:
             return face + float(self.rng.normal(0.0, 0.25))
-        if u < self.crowd.p_face + 0.6 * (1 - self.crowd.p_face):
+        if u < self.crowd.p_face + 0.5 * (1 - self.crowd.p_face):
             return face + float(self.rng.choice((-1, 1))) * float(self.rng.uniform(1.2, 1.9))
         return face + math.pi + float(self.rng.normal(0.0, 0.3))
 
@@ -661,10 +662,11 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         psf_sigma_px=float(rng.uniform(0.4, 0.7)),
         gain=float(rng.uniform(0.85, 1.05)),
         offset_c=float(np.clip(rng.normal(0.0, 0.8), -2.5, 2.5)),
-        self_heating_c=float(rng.uniform(1.0, 4.0)),
+        self_heating_c=float(rng.uniform(1.0, 6.0)),
+        warmup_s=float(rng.uniform(120, 600)) if rng.random() < 0.15 else 0.0,
     )
     sensor = replace(sensor, **{k: v for k, v in overrides.items() if k in sensor_keys})
-    beh = rng.dirichlet(np.array([3.0, 3.0, 1.5, 0.7, 1.0, 0.6, 1.0]) * 2)
+    beh = rng.dirichlet(np.array([3.0, 3.0, 1.5, 0.7, 1.0, 1.0, 1.0]) * 2)
     groups = rng.dirichlet(np.array([5.0, 2.5, 1.2, 0.8]) * 2)
     crowd = Crowd(
         rate_per_min=float(np.exp(rng.uniform(math.log(0.3), math.log(5.0)))),
@@ -672,7 +674,7 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         behaviours=tuple(float(v) for v in beh),
         dwell_median_s=float(np.exp(rng.uniform(math.log(5.0), math.log(90.0)))),
         dwell_sigma=float(rng.uniform(0.5, 1.2)),
-        p_face=float(rng.uniform(0.5, 0.9)),
+        p_face=float(rng.uniform(0.45, 0.85)),
         p_child=float(rng.uniform(0.0, 0.15)),
         initial_people=int(rng.choice([0, 0, 0, 1, 1, 2, 3])),
         far_m=float(rng.uniform(3.5, 5.0)),

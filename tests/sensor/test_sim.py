@@ -259,3 +259,84 @@ def test_realtime_pacing() -> None:
         next(it)
     src.close()
     assert time.monotonic() - t0 >= 0.15
+
+
+def labels_at(scene: Scene, t: float = 0.0):
+    sim = Simulator(1, 10.0, scene)
+    visits = [v for v in scene.visits if v.pose(t) is not None]
+    return sim.render(t, visits, scene.room.ambient_c)[1]
+
+
+def test_nearer_person_hides_one_behind() -> None:
+    room = bare_room(height_m=1.0)
+    near = still_person(0.0, 1.5, math.pi)
+    far = still_person(0.0, 3.5, math.pi)
+    aside = still_person(1.2, 3.5, math.pi)
+    assert labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(near, far))).count == 1
+    assert labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(near, aside))).count == 2
+    # the primary is the nearest: facing; the one behind faces away
+    back = still_person(1.2, 3.5, 0.0)
+    lab = labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(back, near)))
+    assert lab.count == 2 and lab.orientation == "facing"
+
+
+def test_count_needs_half_a_pixel_in_view() -> None:
+    room = bare_room(height_m=1.6)
+    # 3 m away the field is +-1.73 m wide: a person at 1.5 m is in, at 2.4 m is out
+    assert (
+        labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(1.5, 3.0, math.pi),))).count
+        == 1
+    )
+    assert (
+        labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(2.4, 3.0, math.pi),))).count
+        == 0
+    )
+
+
+def test_side_and_away_labels() -> None:
+    room = bare_room()
+    x, y = 0.5, 2.5
+    face = toward_screen(x, y)
+    for yaw, want in (
+        (face, "facing"),
+        (face + 1.57, "side"),
+        (face - 1.57, "side"),
+        (face + math.pi, "away"),
+    ):
+        lab = labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(x, y, yaw),)))
+        assert lab.orientation == want and lab.posture == "standing"
+
+
+def test_ceiling_mount_sees_people_below() -> None:
+    room = bare_room(height_m=2.9, tilt_deg=90.0, sensor_y_m=2.0, ceiling_m=2.93)
+    lab = labels_at(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0.2, 2.0, math.pi),)))
+    assert lab.count == 1
+    empty = render(Scene(room=room, sensor=quiet_sensor()))
+    img = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0.2, 2.0, math.pi),)))
+    assert (img - empty).max() > 1.5
+
+
+def test_still_person_stays_labelled_for_minutes() -> None:
+    scene = Scene(room=bare_room(), sensor=SensorModel(), visits=(still_person(0.3, 2.0, math.pi),))
+    recs = list(itertools.islice(Simulator(3, 1.0, scene).records(), 300))
+    assert all(r.labels.count == 1 and r.labels.orientation == "facing" for r in recs)
+    means = [float(r.frame.pixels.mean()) for r in recs]
+    assert max(means) - min(means) < 0.3
+
+
+def test_hot_objects_raise_pixels_but_not_the_count() -> None:
+    from heatcast.sensor.sim_render import Box
+    from heatcast.sensor.sim_scene import Thing
+
+    room = bare_room(things=(Thing("radiator", Box((-0.6, 7.85, 0.8), (0.6, 7.95, 1.6)), 55.0),))
+    lab = labels_at(Scene(room=room, sensor=quiet_sensor()))
+    assert lab.count == 0
+    img = render(Scene(room=room, sensor=quiet_sensor()))
+    assert img.max() > 24.0
+
+
+def test_warmup_and_self_heating_move_the_thermistor() -> None:
+    scene = Scene(room=bare_room(), sensor=SensorModel(self_heating_c=4.0, warmup_s=60.0))
+    recs = list(itertools.islice(Simulator(1, 1.0, scene).records(), 400))
+    assert recs[0].frame.thermistor == pytest.approx(22.0, abs=0.2)
+    assert recs[-1].frame.thermistor == pytest.approx(26.0, abs=0.2)
