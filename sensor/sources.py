@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -160,7 +160,7 @@ class MountedSource:
     ) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:  # the inner source's own extras (meta, stats, ...)
         if name == "inner":  # not set yet (copy, pickle): don't recurse
             raise AttributeError(name)
         return getattr(self.inner, name)
