@@ -1301,3 +1301,40 @@ def export_csv(catalogue: Catalogue, path: Path) -> int:
             f"cannot write {path}: {exc.strerror}; check the folder exists and is writable"
         ) from None
     return len(items)
+
+
+# --------------------------------------------------------------------------- health
+
+
+def diagnose(path: Path, allow_domains: Iterable[str] = ()) -> list[str]:
+    """Problems with a catalogue file, each one line naming the fix (empty: all well).
+
+    For ``heatcast doctor``: opens the file read-only and changes nothing.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [f"catalogue {path} does not exist yet; heatcast copies the shipped one there on first start"]
+    try:
+        with Catalogue(path, readonly=True) as cat:
+            items = cat.items()
+    except ContentError as exc:
+        if "old schema" in str(exc):
+            return []  # upgraded in place on the kiosk's next start
+        return [str(exc)]
+    problems = []
+    active = [i for i in items if i.active]
+    if not active:
+        problems.append(
+            f"{path} has no active items, so nothing can be shown; add some with `heatcast content add`"
+        )
+    elif not any(i.targeting.people_min == 0 for i in active):
+        problems.append(
+            f"{path} has no active attract item (people 0-0) for when nobody is there; "
+            "add one with `heatcast content add URL --people 0-0`"
+        )
+    for item in items:
+        try:
+            normalise_url(item.url, allow_domains)
+        except ContentError as exc:
+            problems.append(f"{path} item {item.id}: {exc}; fix it with `heatcast content remove {item.id}`")
+    return problems

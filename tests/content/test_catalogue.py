@@ -343,3 +343,36 @@ def test_catalogue_changes_bump_the_revision(catalogue: Catalogue, h) -> None:
     catalogue.set_active(item.id or 0, False)
     assert catalogue.revision()[0] > second[0]
     time.sleep(0)
+
+
+def test_diagnose_names_problems_without_changing_the_file(tmp_path: Path, h) -> None:
+    from heatcast.firmware.catalogue import diagnose
+
+    assert diagnose(bundled_catalogue_path()) == []
+    assert "does not exist yet" in diagnose(tmp_path / "none.db")[0]
+    path = tmp_path / "c.db"
+    with Catalogue(path) as cat:
+        item = cat.add(h.item(1))
+    assert "no active attract item" in diagnose(path)[0]
+    with Catalogue(path) as cat:
+        cat.set_active(item.id or 0, False)
+        cat.db.execute("UPDATE items SET url = 'javascript:alert(1)'")
+    problems = diagnose(path)
+    assert "no active items" in problems[0] and "javascript: scheme" in problems[1]
+    garbage = tmp_path / "g.db"
+    garbage.write_bytes(b"x" * 5000)
+    before = garbage.read_bytes()
+    assert "corrupt" in diagnose(garbage)[0]
+    assert garbage.read_bytes() == before
+
+
+def test_impression_from_audience_caps_at_the_showing() -> None:
+    from heatcast.classify.audience import Audience
+
+    who = Audience(t=5.0, presence=True, count=2, posture="sitting", orientation="facing",
+                   dwell_s=100.0, facing_s=40.0)
+    start = datetime(2026, 1, 1, 12)
+    imp = Impression.from_audience(7, who, start, start + timedelta(seconds=30), stayed=True)
+    assert (imp.bucket, imp.dwell_s, imp.facing_s, imp.reward) == ((2, "sitting", "facing"), 30.0, 30.0, 1.0)
+    with pytest.raises(ContentError, match="before it starts"):
+        Impression(1, 1, None, None, start, start - timedelta(seconds=1), 0, 0, False)
