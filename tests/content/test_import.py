@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heatcast.errors import ContentError
 from heatcast.firmware.catalogue import (
@@ -222,3 +224,38 @@ def _small_csv(tmp_path: Path) -> Path:
     path = tmp_path / "one.csv"
     path.write_text("title,url\none,https://youtu.be/Ab3dE5gH7jK\n")
     return path
+
+
+_cells = st.sampled_from([
+    "", "x", "https://youtu.be/Ab3dE5gH7jK", "https://youtu.be/Zx9_yW8-vU7", "javascript:1", "1-2", "0-0",
+    "9", "sitting", "facing;side", "any", "mon-fri", "22:00-02:00", "25:00-1", "2026-12-01", "2026-13-01",
+    "1.5", "-1", "nan", "yes", "maybe", '"', "a,b", "\n", "\x00", "é",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.lists(st.sampled_from([*CSV_COLUMNS, "bogus"]), min_size=1, max_size=6),
+    rows=st.lists(st.lists(_cells, max_size=7), max_size=5),
+    noise=st.binary(max_size=40),
+)
+def test_fuzz_csv_import_is_items_or_one_content_error(
+    header: list[str], rows: list[list[str]], noise: bytes
+) -> None:
+    import io
+    import tempfile
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.csv"
+        path.write_bytes(buffer.getvalue().encode("utf-8", "surrogatepass") + noise)
+        try:
+            items, summary = read_import(path)
+        except ContentError as exc:
+            assert "fuzz.csv" in str(exc)
+            return
+    assert items and summary.items == len(items)
+    assert all(i.url.startswith("https://youtu.be/") for i in items)
