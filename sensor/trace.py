@@ -483,8 +483,8 @@ class TraceWriter:
         head = io.StringIO()
         head.write(f"# heatcast-trace: {FORMAT_VERSION}\n")
         for key, value in (meta or {}).items():
-            if key == "heatcast-trace":
-                continue
+            if key == "heatcast-trace" or value is None:
+                continue  # the version is ours to write; None is "not known"
             if not _plain_key(key):
                 raise TraceError(
                     f"{self.path}: metadata key {key!r} must be a plain name without ':' or line breaks"
