@@ -67,7 +67,9 @@ def sd_notify(state: str, env: dict[str, str] | None = None) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            sock.sendall(state.encode())
+            # Never block the kiosk on a listener that does not read (a full queue drops the ping).
+            sock.setblocking(False)
+            sock.send(state.encode())
     except OSError as exc:
         log.debug("sd_notify %s failed: %s", state, exc)
         return False
@@ -379,6 +381,9 @@ class Kiosk:
         return self.page.url if self.page else None
 
     def start(self) -> None:
+        """Open the source (a bad one is an error now, not a retry loop), then start the threads."""
+        if self._source is None:
+            self._source = self._source_factory()
         self._open_catalogue()
         if self.page:
             self.page.start()
@@ -399,8 +404,8 @@ class Kiosk:
         return self._stop.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until stopped (or the frame source ended); True if so."""
-        return self._done.wait(timeout)
+        """Wait until asked to stop or the frame source ended; True if so."""
+        return self._stop.wait(timeout)
 
     def healthy(self) -> bool:
         alive = self._sensor.is_alive() and self._worker.is_alive()
@@ -561,7 +566,7 @@ class Kiosk:
             self._content_error(str(exc))
             return False
         self._db_error = None
-        self.report(f"content  {self.config.db_path}")
+        self.report(f"database {self.config.db_path}")
         return True
 
     def _content_error(self, message: str) -> None:
@@ -653,6 +658,8 @@ class Kiosk:
         if self.chooser is None and not self._open_catalogue():
             return
         try:
+            # Cheap, and where a corrupt or vanished file shows first: then keep what is shown.
+            self.catalogue.revision()
             item = self.chooser.choose(trigger.audience, self.clock())
         except Exception as exc:  # a corrupt or vanished file: keep showing what we have
             self._content_error(
@@ -684,6 +691,11 @@ class Kiosk:
         except Exception:
             return last
         summary = _tag_summary(state)
+        if summary != last:
+            self.hub.set_status(
+                tag_reader=summary[0], tag_url=summary[1], tag_verified=bool(summary[2]),
+                tag_protected=bool(summary[3]), tag_error=summary[4],
+            )  # fmt: skip
         if summary != last and (last is not None or any(summary[1:])):
             _reader, url, verified, protected, error = summary
             if error:

@@ -100,6 +100,7 @@ class PageHub:
         self._changed = datetime.now().isoformat(timespec="seconds")
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._closed = False
+        self._status: dict[str, Any] = {}
         self.published = 0
 
     def publish(self, item: Shown | None) -> int:
@@ -132,6 +133,15 @@ class PageHub:
     @property
     def seq(self) -> int:
         return self._seq
+
+    def set_status(self, **values: Any) -> None:
+        """Operational facts for ``/health`` (e.g. what the NFC tag holds); not shown on the page."""
+        with self._lock:
+            self._status.update(values)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
 
     def current_url(self) -> str | None:
         with self._lock:
@@ -217,7 +227,8 @@ def create_app(hub: PageHub) -> Any:
         )
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"ok": True, "seq": hub.seq, "streams": hub.subscribers})
+        facts = {"ok": True, "seq": hub.seq, "url": hub.current_url(), "streams": hub.subscribers}
+        return JSONResponse({**facts, **hub.status()}, headers={"Cache-Control": "no-store"})
 
     routes = [
         Route("/", index),

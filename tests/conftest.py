@@ -1,0 +1,18 @@
+"""Options shared by the whole test suite (pytest reads them only from here or above)."""
+
+from __future__ import annotations
+
+import pytest
+
+#: The short soak in the test command: about a minute of this machine's time.
+DEFAULT_SOAK_FRAMES = 36_000
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-frames",
+        type=int,
+        default=DEFAULT_SOAK_FRAMES,
+        help=f"frames for tests/test_soak.py (default {DEFAULT_SOAK_FRAMES}; "
+        "make soak runs 864000, a day at 10 fps)",
+    )

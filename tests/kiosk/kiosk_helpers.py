@@ -1,0 +1,113 @@
+"""Helpers for the kiosk tests (imported by the test modules; conftest puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from heatcast.firmware.config import Config, load_config_text
+
+SECRET = "kiosk-test-site-secret-0123456789"
+HEATCAST = str(Path(sys.executable).with_name("heatcast"))
+#: Seconds of the simulator's demo scene in the recorded trace: nobody, a passer-by,
+#: someone who stops and faces the screen, sits, leaves; a couple arriving.
+DEMO_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def toml_text(tmp_path: Path, sections: dict[str, dict[str, object]]) -> str:
+    lines = [f"data_dir = {json.dumps(str(tmp_path / 'data'))}"]
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def model_env() -> dict[str, str]:
+    """Pass a model override through (a developer testing a freshly trained model)."""
+    return {k: v for k, v in os.environ.items() if k == "HEATCAST_MODEL_PATH"}
+
+
+def make_config(tmp_path: Path, **sections: dict[str, object]) -> Config:
+    return load_config_text(toml_text(tmp_path, sections), env=model_env())
+
+
+def write_config(tmp_path: Path, **sections: dict[str, object]) -> Path:
+    path = tmp_path / "heatcast.toml"
+    path.write_text(toml_text(tmp_path, sections))
+    return path
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment with no user config and no stray HEATCAST_ settings."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("HEATCAST_", "XDG_", "NOTIFY_", "WATCHDOG_"))
+    }
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
+        XDG_DATA_HOME=str(tmp_path / "home" / ".local" / "share"),
+        PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",
+        **model_env(),
+    )
+    env.update(extra)
+    return env
+
+
+class Running:
+    """A `heatcast run` subprocess whose stdout lines are read as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines: list[str] = []
+
+    def expect(self, needle: str, timeout: float = 60.0) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if needle in line:
+                    return line
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line:
+                    self.lines.append(line.rstrip("\n"))
+                elif self.proc.poll() is not None:
+                    break
+        raise AssertionError(
+            f"no line with {needle!r}; output so far:\n" + "\n".join(self.lines) + "\n" + self.stderr()
+        )
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return ""
+        return self.proc.stderr.read()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # PYTHONFAULTHANDLER is set: SIGABRT makes it print every thread's stack.
+            self.proc.send_signal(signal.SIGABRT)
+            _, err = self.proc.communicate(timeout=10)
+            raise AssertionError(f"heatcast did not stop within {timeout} s:\n{err[-6000:]}") from None
+        self.lines += out.splitlines() if out else []
+        return self.proc.returncode

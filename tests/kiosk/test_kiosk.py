@@ -1,0 +1,309 @@
+"""The kiosk loop on a replayed trace, with the real classifier, catalogue, page and fake NFC tag."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from kiosk_helpers import HEATCAST, SECRET, Running, clean_env, free_port, make_config, write_config
+
+from heatcast.firmware.catalogue import bundled_catalogue_path
+from heatcast.firmware.cli import main
+from heatcast.firmware.doctor import check_content
+from heatcast.firmware.kiosk import Kiosk, sd_notify, watchdog_interval
+from heatcast.nfc.fake import FakeReader, NtagChip, register
+from heatcast.nfc.service import TagService
+
+
+def fake_tag(name: str) -> tuple[TagService, NtagChip]:
+    chip = NtagChip.ntag215()
+    register(f"fake:ntag215:{name}", FakeReader(chip))
+    service = TagService(f"fake:ntag215:{name}", protect=True, secret=SECRET.encode(), min_interval_s=0.0)
+    return service, chip
+
+
+def impressions(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM impressions").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_replayed_audience_drives_page_tag_and_impressions(tmp_path, demo_trace):
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0"}, page={"port": 8080})
+    tag, chip = fake_tag("kiosk-replay")
+    lines: list[str] = []
+    kiosk = Kiosk(config, tag_service=tag, page_port=0, report=lines.append, seed=1)
+    kiosk.start()
+    try:
+        assert kiosk.wait(120), "the replay did not end"
+        # the worker catches up, then the tag comes to hold what the page shows
+        deadline = time.monotonic() + 30
+        while kiosk._pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = kiosk.hub.current_url()
+        assert url is not None
+        state = tag.wait(lambda s: s.url == url and s.verified, timeout=30)
+        assert state.url == url and state.verified and state.protected
+        assert chip.ndef_url() == url
+        page = httpx.get(f"{kiosk.page_url}state").json()
+        assert page["item"]["url"] == url and page["nfc"] is True
+    finally:
+        kiosk.close()
+    stats = kiosk.stats
+    assert stats.frames == 900
+    assert stats.pipeline_errors == 0 and stats.sensor_errors == 0
+    # the scene: nobody, a passer-by, someone who stops and faces, a couple
+    assert {"start", "arrived", "left"} <= set(stats.reasons), stats.reasons
+    assert stats.changes >= 3
+    assert any(line.startswith("audience 1 person") for line in lines), lines
+    assert any(line.startswith("content ") and "(arrived:" in line for line in lines), lines
+    # every showing but none ended in an impression; the last is recorded on close
+    db = config.data_dir / "content.db"
+    assert impressions(db) == stats.impressions >= stats.triggers - 1 - stats.impressions_failed
+    assert stats.impressions_failed == 0
+
+
+def test_sensor_loop_never_waits_for_a_locked_database(tmp_path, demo_trace, caplog):
+    config = make_config(
+        tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0&loop=1"}, page={"enabled": False}
+    )
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None, seed=2)
+    kiosk.start()
+    try:
+        while kiosk.stats.changes < 1:
+            time.sleep(0.05)
+        blocker = sqlite3.connect(config.data_dir / "content.db", timeout=1)
+        blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+        before = kiosk.stats.frames
+        time.sleep(8.0)
+        during = kiosk.stats.frames - before
+        blocker.rollback()
+        blocker.close()
+        changes = kiosk.stats.changes
+        deadline = time.monotonic() + 60
+        while kiosk.stats.changes == changes and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        kiosk.close()
+    # frames kept flowing at full speed while the worker was stuck on the lock...
+    assert during > 1000, during
+    # ...and once the other writer let go, the content changed again
+    assert kiosk.stats.changes > changes
+
+
+def test_corrupt_catalogue_keeps_the_last_good_choice(tmp_path, demo_trace, caplog):
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0&loop=1"})
+    kiosk = Kiosk(config, tag_service=TagService(None), page_port=0, report=lambda line: None, seed=3)
+    caplog.set_level(logging.ERROR, logger="heatcast")
+    kiosk.start()
+    try:
+        while kiosk.stats.changes < 2:
+            time.sleep(0.05)
+        db = config.data_dir / "content.db"
+        # Another program wrecks the catalogue's schema under the running kiosk.
+        vandal = sqlite3.connect(db, timeout=10)
+        version = vandal.execute("PRAGMA schema_version").fetchone()[0]
+        vandal.execute("PRAGMA writable_schema = ON")
+        vandal.execute("UPDATE sqlite_master SET sql = 'CREATE TABLE meta (' WHERE name = 'meta'")
+        vandal.execute(f"PRAGMA schema_version = {version + 1}")
+        vandal.commit()
+        vandal.close()
+        deadline = time.monotonic() + 60
+        while kiosk.stats.content_errors == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert kiosk.stats.content_errors > 0
+        shown = kiosk.hub.current_url()
+        seq = kiosk.hub.seq
+        frames = kiosk.stats.frames
+        triggers = kiosk.stats.triggers
+        time.sleep(3.0)
+        assert kiosk.hub.current_url() == shown is not None  # still showing the last good choice
+        assert kiosk.hub.seq == seq
+        assert kiosk.stats.frames > frames and kiosk.stats.triggers > triggers  # still sensing, deciding
+        assert httpx.get(f"{kiosk.page_url}state").json()["item"]["url"] == shown
+    finally:
+        kiosk.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and len(errors) <= 4, [
+        r.getMessage() for r in errors
+    ]  # one clear error, not one per decision
+    assert any("content.db" in r.getMessage() and "corrupt" in r.getMessage() for r in errors)
+    check = check_content(config)
+    assert check.ok is False and "content.db" in check.detail and "malformed" in check.detail
+
+
+def test_corrupt_catalogue_at_start_keeps_running(tmp_path, demo_trace, caplog):
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0"})
+    config.data_dir.mkdir(parents=True)
+    (config.data_dir / "content.db").write_bytes(b"SQLite format 3\x00" + b"garbage" * 1000)
+    caplog.set_level(logging.ERROR, logger="heatcast")
+    kiosk = Kiosk(config, tag_service=TagService(None), page_port=0, report=lambda line: None)
+    kiosk.start()
+    try:
+        assert kiosk.wait(120)
+        assert httpx.get(f"{kiosk.page_url}state").json()["item"] is None
+    finally:
+        kiosk.close()
+    assert kiosk.stats.frames == 900 and kiosk.stats.changes == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "content.db" in errors[0], errors
+    assert check_content(config).ok is False
+
+
+def test_missing_catalogue_is_copied_and_the_repository_file_never_written(tmp_path, demo_trace):
+    bundled = bundled_catalogue_path()
+    digest = hashlib.sha256(bundled.read_bytes()).hexdigest()
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0"}, page={"enabled": False})
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None)
+    kiosk.start()
+    try:
+        assert kiosk.wait(120)
+    finally:
+        kiosk.close()
+    assert (tmp_path / "data" / "content.db").exists()
+    assert hashlib.sha256(bundled.read_bytes()).hexdigest() == digest
+
+
+# -- the command --------------------------------------------------------------------
+
+
+def test_sigterm_exits_0_and_talks_to_systemd(tmp_path, demo_trace, running):
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(0.2)
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        sensor={"source": f"replay:{demo_trace}?speed=1&loop=1"},
+        nfc={"device": "off"},
+        page={"port": port},
+    )
+    env = clean_env(tmp_path, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="1000000")
+    proc = Running([HEATCAST, "run", "--config", str(config)], env, tmp_path)
+    running.append(proc)
+    proc.expect("content  ", timeout=60)
+    got: list[str] = []
+    deadline = time.monotonic() + 20
+    while "WATCHDOG=1" not in got and time.monotonic() < deadline:
+        try:
+            got.append(sock.recv(256).decode())
+        except TimeoutError:
+            pass
+    assert got[:1] == ["READY=1"] and "WATCHDOG=1" in got
+    assert httpx.get(f"http://127.0.0.1:{port}/state").json()["item"]["url"].startswith("https://")
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.stop(timeout=20) == 0, proc.lines
+    assert any("stopped after" in line for line in proc.lines)
+    while True:
+        try:
+            got.append(sock.recv(256).decode())
+        except TimeoutError:
+            break
+    assert "STOPPING=1" in got
+    sock.close()
+    # the last showing was recorded, the database closed cleanly (no WAL left behind)
+    db = tmp_path / "data" / "content.db"
+    assert not Path(str(db) + "-wal").exists()
+    assert impressions(db) >= 1
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "heatcast.toml"
+    path.write_text("[decision]\nsettle = 3\n")
+    result = CliRunner().invoke(main, ["run", "--config", str(path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"heatcast: error: {path}: unknown key decision.settle (did you mean decision.settle_s?); "
+        "the keys are listed in config-reference.toml"
+    )
+
+
+def test_page_port_in_use_is_one_line_and_exit_2(tmp_path, demo_trace):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path, sensor={"source": f"replay:{demo_trace}"}, nfc={"device": "off"}, page={"port": port}
+        )
+        result = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert f"page.port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_demo_runs_on_a_fresh_machine(tmp_path, running):
+    port = free_port()
+    env = clean_env(tmp_path, HEATCAST_PAGE_PORT=str(port))
+    proc = Running([HEATCAST, "run", "--demo"], env, tmp_path)
+    running.append(proc)
+    proc.expect("nfc      off", timeout=60)
+    line = proc.expect("content  ", timeout=60)
+    assert "https://youtu.be/" in line and "(start: nobody)" in line
+    state = httpx.get(f"http://127.0.0.1:{port}/state").json()
+    assert state["item"]["url"] in line
+    data = tmp_path / "home" / ".local" / "share" / "heatcast"
+    assert (data / "content.db").exists()
+    assert proc.stop() == 0
+
+
+def test_privacy_statement(tmp_path):
+    config = write_config(tmp_path, content={"retention_days": 30})
+    result = CliRunner().invoke(main, ["privacy", "--config", str(config)])
+    assert result.exit_code == 0
+    text = result.output
+    assert "What is sensed" in text and "What is stored" in text and "For how long" in text
+    assert "30 days" in text and str(tmp_path / "data" / "content.db") in text
+    assert "no camera" in text.lower() or "No camera" in text
+
+
+def test_sd_notify_without_systemd_is_silent():
+    assert sd_notify("READY=1", env={}) is False
+    assert watchdog_interval({"WATCHDOG_USEC": "30000000"}) == 15.0
+    assert watchdog_interval({}) is None
+
+
+def test_sd_notify_abstract_socket():
+    name = f"heatcast-test-{time.monotonic_ns()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(2)
+    try:
+        assert sd_notify("WATCHDOG=1", env={"NOTIFY_SOCKET": "@" + name})
+        assert sock.recv(64) == b"WATCHDOG=1"
+    finally:
+        sock.close()
+
+
+def test_threads_are_named_for_debugging(tmp_path, demo_trace):
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=1"}, page={"enabled": False})
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None)
+    kiosk.start()
+    try:
+        names = {t.name for t in threading.enumerate()}
+        assert {"heatcast-sensor", "heatcast-worker"} <= names
+    finally:
+        kiosk.close()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("replay:/no/such/trace.csv", "/no/such/trace.csv"), ("sim:?speed=-1", "speed=-1 is not valid")],
+)
+def test_bad_source_is_one_line_and_exit_2(tmp_path, bad, message):
+    config = write_config(tmp_path, sensor={"source": bad}, nfc={"device": "off"}, page={"enabled": False})
+    result = CliRunner().invoke(main, ["run", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1].startswith("heatcast: error: ")
+    assert message in result.output
