@@ -72,6 +72,7 @@ from heatcast.sensor.sim_scene import (
     Crowd,
     Drift,
     People,
+    Residue,
     Room,
     Scene,
     SensorModel,
@@ -107,6 +108,21 @@ _COS45 = math.cos(math.radians(45.0))
 #: frames rendered together (numpy works best on many at once)
 _CHUNK = 32
 _SUB_OFFSETS = ((-0.25, -0.25), (0.25, -0.25), (-0.25, 0.25), (0.25, 0.25))
+
+
+def _residue_ellipsoids(warm: list[tuple[int, Residue, float]]) -> tuple[F64, F64, F64, F64]:
+    """Flat ellipsoids for warm patches: centres, axes, radii and temperatures."""
+    n = len(warm)
+    centers = np.array([(r.x, r.y, r.z) for _, r, _ in warm])
+    yaw = np.array([r.yaw for _, r, _ in warm])
+    c, s = np.cos(yaw), np.sin(yaw)
+    axes = np.zeros((n, 3, 3))
+    axes[:, 0, 0], axes[:, 1, 0] = c, -s  # across the body
+    axes[:, 0, 1], axes[:, 1, 1] = s, c  # along it
+    axes[:, 2, 2] = 1.0
+    radii = np.array([(r.rx, r.ry, 0.015) for _, r, _ in warm])
+    temps = np.array([temp for _, _, temp in warm])
+    return centers, axes, radii, temps
 
 
 class _Background:
@@ -254,36 +270,60 @@ class Simulator:
         )
         items: list[tuple[Appearance, Pose, float]] = []
         frame_of: list[int] = []
+        warm: list[tuple[int, Residue, float]] = []
         for f, (t, vs) in enumerate(zip(times, visits, strict=True)):
             for v in vs:
                 pose = v.pose(t)
                 if pose is not None:
                     items.append((v.appearance, pose, t - v.start))
                     frame_of.append(f)
-        labels: list[Labels] = []
-        if items:
+                for res in v.residues:
+                    if res.t0 <= t <= res.t0 + 5 * res.tau_s:
+                        warm.append((f, res, amb0 + follow * (airs[f] - amb0) + res.excess(t)))
+        labels: list[Labels] = [EMPTY] * n
+        if items or warm:
+            m = len(items)
             fr = np.asarray(frame_of, dtype=np.int64)
-            body = bodies(items, np.asarray(airs)[fr], self._sensor_pos, self._skeletons)
-            m, k = body.temps.shape
-            cam_c = (body.centers.reshape(m * k, 3) - self._sensor_pos) @ self._basis.T
-            cam_axes = np.einsum("ij,pjl->pil", self._basis, body.axes.reshape(m * k, 3, 3))
+            if items:
+                body = bodies(items, np.asarray(airs)[fr], self._sensor_pos, self._skeletons)
+                k = body.temps.shape[1]
+                centers, axes = body.centers.reshape(m * k, 3), body.axes.reshape(m * k, 3, 3)
+                radii, temps = body.radii.reshape(m * k, 3), body.temps.ravel()
+            else:
+                k = 0
+                centers, axes, radii, temps = (
+                    np.empty((0, 3)),
+                    np.empty((0, 3, 3)),
+                    np.empty((0, 3)),
+                    np.empty(0),
+                )
             owner = np.repeat(np.arange(m), k)
+            frames = fr[owner]
+            if warm:
+                # warm patches are drawn like body parts but belong to nobody
+                wc, wa, wr, wt = _residue_ellipsoids(warm)
+                centers, axes = np.concatenate([centers, wc]), np.concatenate([axes, wa])
+                radii, temps = np.concatenate([radii, wr]), np.concatenate([temps, wt])
+                owner = np.concatenate([owner, np.full(len(warm), m)])
+                frames = np.concatenate([frames, np.array([w[0] for w in warm], dtype=np.int64)])
+            cam_c = (centers - self._sensor_pos) @ self._basis.T
+            cam_axes = np.einsum("ij,pjl->pil", self._basis, axes)
             color, cover, visible = composite(
-                cam_c, cam_axes, body.radii.reshape(m * k, 3), to_radiance(body.temps.ravel()),
-                fr[owner], owner, n, m, self._bg.depth_flat,
-            )  # fmt: skip
+                cam_c, cam_axes, radii, to_radiance(temps), frames, owner, n, m + 1, self._bg.depth_flat
+            )
             samples = color + (1.0 - cover) * bgs.reshape(n, -1)
-            torso = body.centers[:, 1] - self._sensor_pos
-            dist = np.sqrt(np.einsum("mi,mi->m", torso, torso))
             per_frame: list[list[int]] = [[] for _ in range(n)]
-            for i in np.nonzero(visible >= VISIBLE_PX)[0]:
-                per_frame[frame_of[i]].append(int(i))
+            if items:
+                torso = body.centers[:, 1] - self._sensor_pos
+                dist = np.sqrt(np.einsum("mi,mi->m", torso, torso))
+                for i in np.nonzero(visible[:m] >= VISIBLE_PX)[0]:
+                    per_frame[frame_of[i]].append(int(i))
             for f in range(n):
-                seen = sorted(per_frame[f], key=lambda i: dist[i])
-                labels.append(self._labels([(items[i][1], body.front[i]) for i in seen]))
+                if per_frame[f]:
+                    seen = sorted(per_frame[f], key=lambda i: dist[i])
+                    labels[f] = self._labels([(items[i][1], body.front[i]) for i in seen])
         else:
             samples = bgs.reshape(n, -1)
-            labels = [EMPTY] * n
         pix = samples.reshape(n, FIELD, SUPER, FIELD, SUPER).mean(axis=(2, 4)).reshape(n, FIELD * FIELD)
         return from_radiance(pix @ self._blur.T), labels
 

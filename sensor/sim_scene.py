@@ -143,6 +143,24 @@ class Key:
 
 
 @dataclass(frozen=True, slots=True)
+class Residue:
+    """A warm patch a person left on a seat or the floor, cooling towards ambient."""
+
+    t0: float
+    x: float
+    y: float
+    z: float
+    rx: float  # half-size across the body
+    ry: float  # half-size along it
+    yaw: float
+    delta_c: float  # above ambient at t0
+    tau_s: float
+
+    def excess(self, t: float) -> float:
+        return self.delta_c * math.exp(-(t - self.t0) / self.tau_s) if t >= self.t0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Visit:
     """One person's stay: appearance and keyframes (linear between keys)."""
 
@@ -150,6 +168,7 @@ class Visit:
     keys: tuple[Key, ...]
     _times: tuple[float, ...] = field(default=(), repr=False, compare=False)
     _dist: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    residues: tuple[Residue, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         times = tuple(k.t for k in self.keys)
@@ -158,6 +177,32 @@ class Visit:
             dist.append(dist[-1] + math.hypot(b.x - a.x, b.y - a.y))
         object.__setattr__(self, "_times", times)
         object.__setattr__(self, "_dist", tuple(dist))
+        object.__setattr__(self, "residues", self._residues())
+
+    def _residues(self) -> tuple[Residue, ...]:
+        """Warm patches left where the person sat or lay (a seat stays warm for minutes)."""
+        out = []
+        since: float | None = None
+        for a, b in zip(self.keys, self.keys[1:], strict=False):
+            if b.posture != STANDING and a.posture == STANDING:
+                since = b.t
+            elif b.posture == STANDING and a.posture != STANDING:
+                held = b.t - (since if since is not None else self.keys[0].t)
+                build = 1.0 - math.exp(-max(held, 0.0) / 240.0)
+                s, c = math.sin(a.yaw), math.cos(a.yaw)
+                if a.posture == SITTING:
+                    out.append(Residue(b.t, a.x + 0.12 * s, a.y + 0.12 * c, a.seat_z + 0.01, 0.2, 0.2,
+                                       a.yaw, 6.0 * build, 150.0))  # fmt: skip
+                else:
+                    half = 0.8 * self.appearance.height_m / 1.75
+                    out.append(Residue(b.t, a.x, a.y, a.seat_z + 0.01, 0.2, half, a.yaw, 4.0 * build, 200.0))
+                since = None
+        return tuple(out)
+
+    @property
+    def until(self) -> float:
+        """When this visit stops mattering (its warm patches have cooled too)."""
+        return max([self.end, *(r.t0 + 5 * r.tau_s for r in self.residues)])
 
     @property
     def start(self) -> float:
@@ -299,8 +344,8 @@ class CrowdRunner:
         while self.next_t <= t + 1.0:
             self._arrival(self.next_t)
             self.next_t += float(self.rng.exponential(60.0 / max(self.crowd.rate_per_min, 1e-3)))
-        self.visits = [v for v in self.visits if v.end >= t - 1.0]
-        return [v for v in self.visits if v.start <= t <= v.end]
+        self.visits = [v for v in self.visits if v.until >= t - 1.0]
+        return [v for v in self.visits if v.start <= t <= v.until]
 
     def _arrival(self, t: float) -> None:
         c = self.crowd
@@ -516,7 +561,7 @@ class People:
 
     def at(self, t: float) -> Iterator[Visit]:
         for v in self.scene.visits:
-            if v.start <= t <= v.end:
+            if v.start <= t <= v.until:
                 yield v
         if self.runner is not None:
             yield from self.runner.active(t)

@@ -340,3 +340,23 @@ def test_warmup_and_self_heating_move_the_thermistor() -> None:
     recs = list(itertools.islice(Simulator(1, 1.0, scene).records(), 400))
     assert recs[0].frame.thermistor == pytest.approx(22.0, abs=0.2)
     assert recs[-1].frame.thermistor == pytest.approx(26.0, abs=0.2)
+
+
+def test_a_seat_stays_warm_after_the_sitter_leaves() -> None:
+    from heatcast.sensor.sim_scene import Script
+
+    s = Script(0.0, -3.0, 1.8, 0.0)
+    s.walk(0.0, 1.8, 1.0).turn(toward_screen(0.0, 1.8)).posture(SITTING, 1.5, seat_z=0.45)
+    s.wait(900.0).posture(STANDING, 1.5).walk(3.5, 1.8, 1.0)
+    visit = s.build(Appearance())
+    assert visit.residues and visit.until > visit.end
+    room = bare_room(height_m=2.0, tilt_deg=25.0)
+    scene = Scene(room=room, sensor=quiet_sensor(), visits=(visit,))
+    sim = Simulator(1, 10.0, scene)
+    empty, _ = sim.render(0.0, [], 22.0)
+    gone = visit.end + 5.0
+    warm, lab = sim.render(gone, [visit], 22.0)
+    assert lab.count == 0
+    assert (warm - empty).max() > 0.5
+    cold, _ = sim.render(gone + 1800.0, [visit], 22.0)
+    assert (cold - empty).max() < 0.05
