@@ -1,0 +1,115 @@
+"""Privacy: in run mode no thermal frame is written anywhere.
+
+`heatcast run` runs in a subprocess under an audit hook (PEP 578) that records
+every file opened for writing, every rename and every SQLite database opened
+(SQLite's own -wal/-shm files are opened by C code, beside the database it
+names). Only the catalogue (and its SQLite companions) may appear: heatcast
+logs to stderr (journald), never to files of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+from kiosk_helpers import SECRET, clean_env, free_port, write_config
+
+AUDITED = r"""
+import os, sys, traceback
+record = open(sys.argv[1], "w", buffering=1)  # opened before the hook: not recorded
+WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+NAMED = ("sqlite3.connect", "os.rename", "os.remove", "os.truncate")
+
+def why():
+    # nfcpy looks for libcrypto with ctypes.util.find_library at import, which runs
+    # ldconfig/gcc with /dev/null and a temporary file: library lookup, not data.
+    stack = traceback.extract_stack()
+    return "find_library" if any(f.name == "find_library" for f in stack) else "heatcast"
+
+def hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if path is None or isinstance(path, int):
+            return
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & WRITING
+        )
+        if writing:
+            record.write(f"open\t{why()}\t{os.fsdecode(path)}\n")
+    elif event == "shutil.copyfile":
+        record.write(f"copy\t{why()}\t{os.fsdecode(args[1])}\n")
+    elif event in NAMED:
+        paths = [os.fsdecode(a) for a in args if isinstance(a, (str, bytes, os.PathLike))]
+        record.write(event + "\t" + why() + "\t" + "\t".join(paths) + "\n")
+
+sys.addaudithook(hook)
+sys.argv = ["heatcast", *sys.argv[2:]]
+from heatcast.firmware.cli import main
+main()
+"""
+
+
+def test_run_writes_nothing_but_the_catalogue(tmp_path, demo_trace):
+    import subprocess
+
+    data = tmp_path / "data"
+    config = write_config(
+        tmp_path,
+        sensor={"source": f"replay:{demo_trace}?speed=0"},
+        nfc={"device": "fake:ntag215:privacy", "min_interval_s": 0.0},
+        page={"port": free_port()},
+    )
+    record = tmp_path / "written.tsv"
+    env = clean_env(tmp_path, HEATCAST_NFC_SECRET=SECRET, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", AUDITED, str(record), "-v", "run", "--config", str(config)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stopped after 900 frames" in proc.stdout  # the whole trace went through
+    assert "content  " in proc.stdout
+
+    db = data / "content.db"
+    allowed = {str(db), *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))}
+    events = [line.split("\t") for line in record.read_text().splitlines()]
+    assert events, "the audit hook recorded nothing"
+    written: set[str] = set()
+    lookups: set[str] = set()
+    for _event, why, *paths in events:
+        for path in paths:
+            (lookups if why == "find_library" else written).add(path)
+    # the shipped catalogue is copied into place atomically through a temporary file
+    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + r"/\.content-\w+\.db", p)}
+    assert written - temporary <= allowed, sorted(written - temporary - allowed)
+    tmp = Path(tempfile.gettempdir())
+    assert all(p == "/dev/null" or Path(p) == tmp or Path(p).parent == tmp for p in lookups), lookups
+    assert any(e[0] == "sqlite3.connect" and e[2] == str(db) for e in events)
+
+    # nothing frame-like in what it printed either (journald keeps stdout/stderr)
+    numbers = re.compile(r"-?\d+\.\d+")
+    for line in (proc.stdout + proc.stderr).splitlines():
+        assert len(numbers.findall(line)) < 8, line
+
+    # and the catalogue holds aggregates only: no blobs, no pixel columns
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info('{table}')")]
+            assert not any(re.fullmatch(r"p\d\d|pixels?|frame|thermistor", c) for c in columns), (
+                table,
+                columns,
+            )
+            for column in columns:
+                blobs = conn.execute(
+                    f"SELECT count(*) FROM '{table}' WHERE typeof(\"{column}\") = 'blob'"
+                ).fetchone()[0]
+                assert blobs == 0, (table, column)
+        rows = conn.execute("SELECT count(*) FROM impressions").fetchone()[0]
+    finally:
+        conn.close()
+    assert rows >= 1
+    assert Path(db).stat().st_size < 2_000_000
