@@ -865,18 +865,27 @@ class Catalogue:
 
     # -- impressions and learning
 
-    def record_impression(self, impression: Impression) -> bool:
+    def record_impression(self, impression: Impression, busy_timeout_s: float = 0.5) -> bool:
         """Store one impression and update the learned engagement, together.
 
         Never raises for a full disk or a locked or broken file: the kiosk must
         keep showing content. Logs one clear error (once per run of failures)
-        and returns False instead.
+        and returns False instead. Waits at most about ``busy_timeout_s`` per
+        attempt for another writer (say a long ``content import``), so the
+        kiosk loop is never held up for long. An impression of an item removed
+        meanwhile is dropped quietly.
         """
         key = bucket_key(impression.bucket)
         reward = impression.reward
+        gone = False
 
         def write() -> None:
+            nonlocal gone
             with self._write() as db:
+                exists = db.conn.execute("SELECT 1 FROM items WHERE id = ?", (impression.content_id,))
+                if exists.fetchone() is None:
+                    gone = True
+                    return
                 db.conn.execute(
                     "INSERT INTO impressions (content_id, count, posture, orientation, start, end, "
                     "dwell_s, facing_s, stayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -910,11 +919,26 @@ class Catalogue:
                 )
 
         try:
-            self._retry(write, "recording an impression")
+            with self._lock:
+                conn = self.db.conn
+                usual = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+                try:
+                    self._retry(write, "recording an impression")
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(usual)}")
         except ContentError as exc:
             if not self._full_logged:
                 log.error("impression not recorded: %s", exc)
                 self._full_logged = True
+            return False
+        except sqlite3.Error as exc:  # the PRAGMAs themselves on a broken file
+            if not self._full_logged:
+                log.error("impression not recorded: %s", _explain(self.path, exc, "recording an impression"))
+                self._full_logged = True
+            return False
+        if gone:
+            log.info("item %d was removed while it showed; its impression is dropped", impression.content_id)
             return False
         if self._full_logged:
             log.warning("impressions are being recorded again in %s", self.path)

@@ -44,8 +44,17 @@ PRAGMA user_version = 1;
 
 
 def impression(item_id: int, start: datetime, facing: float = 5.0, count: int = 1) -> Impression:
-    return Impression(item_id, count, "standing" if count else None, "facing" if count else None,
-                      start, start + timedelta(seconds=10), 8.0, facing, True)
+    return Impression(
+        item_id,
+        count,
+        "standing" if count else None,
+        "facing" if count else None,
+        start,
+        start + timedelta(seconds=10),
+        8.0,
+        facing,
+        True,
+    )
 
 
 def test_a_new_catalogue_is_wal_with_foreign_keys_at_the_latest_schema(catalogue: Catalogue) -> None:
@@ -203,8 +212,18 @@ def test_impressions_feed_engagement_and_retention_purges(catalogue: Catalogue, 
 
 def test_impressions_hold_no_per_person_data(catalogue: Catalogue) -> None:
     columns = {c.name for c in catalogue.db.table("impressions").columns}
-    assert columns == {"id", "content_id", "count", "posture", "orientation", "start", "end",
-                       "dwell_s", "facing_s", "stayed"}
+    assert columns == {
+        "id",
+        "content_id",
+        "count",
+        "posture",
+        "orientation",
+        "start",
+        "end",
+        "dwell_s",
+        "facing_s",
+        "stayed",
+    }
 
 
 def test_locked_by_another_writer_is_one_clear_error_then_recovers(tmp_path: Path, h) -> None:
@@ -246,8 +265,10 @@ def test_disk_full_while_recording_logs_one_error_and_keeps_going(
     conn.execute(f"PRAGMA max_page_count = {pages}")
     start = datetime(2026, 1, 1)
     with caplog.at_level(logging.WARNING, logger="heatcast.firmware.catalogue"):
-        results = [catalogue.record_impression(impression(item.id or 0, start + timedelta(minutes=i)))
-                   for i in range(400)]
+        results = [
+            catalogue.record_impression(impression(item.id or 0, start + timedelta(minutes=i)))
+            for i in range(400)
+        ]
     assert False in results
     first_fail = results.index(False)
     assert not any(results[first_fail:])  # stays full
@@ -369,10 +390,40 @@ def test_diagnose_names_problems_without_changing_the_file(tmp_path: Path, h) ->
 def test_impression_from_audience_caps_at_the_showing() -> None:
     from heatcast.classify.audience import Audience
 
-    who = Audience(t=5.0, presence=True, count=2, posture="sitting", orientation="facing",
-                   dwell_s=100.0, facing_s=40.0)
+    who = Audience(
+        t=5.0, presence=True, count=2, posture="sitting", orientation="facing", dwell_s=100.0, facing_s=40.0
+    )
     start = datetime(2026, 1, 1, 12)
     imp = Impression.from_audience(7, who, start, start + timedelta(seconds=30), stayed=True)
     assert (imp.bucket, imp.dwell_s, imp.facing_s, imp.reward) == ((2, "sitting", "facing"), 30.0, 30.0, 1.0)
     with pytest.raises(ContentError, match="before it starts"):
         Impression(1, 1, None, None, start, start - timedelta(seconds=1), 0, 0, False)
+
+
+def test_an_impression_of_a_removed_item_is_dropped_quietly(
+    catalogue: Catalogue, h, caplog: pytest.LogCaptureFixture
+) -> None:
+    item = catalogue.add(h.item(1))
+    catalogue.remove(item.id or 0)
+    with caplog.at_level(logging.INFO, logger="heatcast.firmware.catalogue"):
+        assert catalogue.record_impression(impression(item.id or 0, datetime(2026, 1, 1))) is False
+    assert "removed while it showed" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert catalogue.record_impression(impression(catalogue.add(h.item(2)).id or 0, datetime(2026, 1, 1)))
+
+
+def test_a_long_import_holds_up_an_impression_only_briefly(tmp_path: Path, h) -> None:
+    path = tmp_path / "c.db"
+    with Catalogue(path) as cat:
+        item = cat.add(h.item(1))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as `content import` does for its whole write
+    with Catalogue(path, busy_timeout_s=30) as kiosk:
+        assert (
+            kiosk.record_impression(impression(item.id or 0, datetime(2026, 1, 1)), busy_timeout_s=0.05)
+            is False
+        )
+        assert kiosk.db.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # restored
+        other.execute("COMMIT")
+        assert kiosk.record_impression(impression(item.id or 0, datetime(2026, 1, 1)))
+    other.close()
