@@ -90,8 +90,8 @@ def content() -> None:
     """Curate the content catalogue: add, list, remove, import and export items.
 
     Without --db these work on the kiosk's own catalogue (in its data folder,
-    copied from the one shipped with heatcast the first time). Changes reach a
-    running kiosk within a second; no restart needed.
+    copied from the one shipped with heatcast the first time). A running kiosk
+    picks up changes at its next choice; no restart needed.
     """
 
 
