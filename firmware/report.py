@@ -129,7 +129,7 @@ def format_text(report: Report) -> list[str]:
         f"{t.watchers}; dwell {_duration(t.dwell_s)}; attention {_duration(t.attention_s)}; "
         f"hit rate {_rate(t)}",
         "",
-        "per hour   shown  people  watchers     dwell  attention  hits",
+        "per hour   shown  people  watchers     dwell  attention  hit%",
     ]
     for hour in sorted(report.by_hour):
         s = report.by_hour[hour]
@@ -137,7 +137,7 @@ def format_text(report: Report) -> list[str]:
             f"  {hour:02d}:00  {s.shown:6d}  {s.people_in_view:6d}  {s.watchers:8d}  "
             f"{_duration(s.dwell_s):>8}  {_duration(s.attention_s):>9}  {_rate(s):>4}"
         )
-    out += ["", "per item       shown  people  watchers  attention  hits  title"]
+    out += ["", "per item       shown  people  watchers  attention  hit%  title"]
     ranked = sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
     for item, s in ranked:
         out.append(
