@@ -81,11 +81,16 @@ class Shown:
 @lru_cache(maxsize=64)
 def qr_svg(url: str) -> str:
     """The URL as a QR code, an SVG drawn on the server (no script, no network)."""
+    import io
+
     import segno
 
-    qr = segno.make(url, error="m")
-    svg: str = qr.svg_inline(scale=8, border=2, dark="#000", light="#fff", omitsize=True)
-    return svg
+    out = io.BytesIO()
+    # A standalone SVG document (xmlns, size): what an <img> needs.
+    segno.make(url, error="m").save(
+        out, kind="svg", scale=8, border=2, xmldecl=False, dark="#000", light="#fff"
+    )
+    return out.getvalue().decode("ascii")
 
 
 class PageHub:

@@ -43,3 +43,15 @@ def running(tmp_path: Path) -> Iterator[list[Running]]:
         if proc.proc.poll() is None:
             proc.proc.kill()
             proc.proc.communicate()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    from kiosk_helpers import chromium
+
+    driver = chromium(tmp_path / "chromium-profile")
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -111,3 +111,43 @@ class Running:
             raise AssertionError(f"heatcast did not stop within {timeout} s:\n{err[-6000:]}") from None
         self.lines += out.splitlines() if out else []
         return self.proc.returncode
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def chromium(user_data_dir: Path):  # type: ignore[no-untyped-def]
+    """Debian's headless Chromium under selenium (the network is closed: YouTube never loads)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        raise AssertionError(
+            "the browser tests need Debian's chromium and chromium-driver: "
+            "sudo apt-get install chromium chromium-driver (make test installs them)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required",
+        f"--user-data-dir={user_data_dir}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll until ``predicate()`` is truthy; returns its value (AssertionError on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}"
+            )
+        time.sleep(every)
