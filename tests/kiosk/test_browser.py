@@ -70,14 +70,15 @@ def test_page_follows_the_replayed_audience(browser, tmp_path, demo_trace):
         browser.get(kiosk.page_url)
         first = kiosk.current
         assert first is not None
-        wait_for(lambda: video_id(first.url) in iframe_src(browser) if kiosk.current == first else True)
-        shown = {video_id(first.url)}
+        first_id = str(video_id(first.url))
+        wait_for(lambda: first_id in iframe_src(browser) if kiosk.current == first else True)
+        shown = {first_id}
         # as the audience in the trace changes, the page switches to the new choice
         deadline = time.monotonic() + 60
         while len(shown) < 3 and time.monotonic() < deadline and not kiosk.wait(0.05):
             current = kiosk.current
-            if current is not None and video_id(current.url) not in shown:
-                vid = video_id(current.url)
+            if current is not None and str(video_id(current.url)) not in shown:
+                vid = str(video_id(current.url))
                 wait_for(lambda v=vid, c=current: v in iframe_src(browser) or kiosk.current != c, timeout=10)
                 if vid in iframe_src(browser):
                     shown.add(vid)
