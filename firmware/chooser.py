@@ -162,7 +162,25 @@ class _Slot:
 
     positions: IntArray
     dwell_sorted: npt.NDArray[np.float64]
-    rank: npt.NDArray[np.int32]  # position -> index in ``positions``, or -1
+    # ``positions`` sorted by position, and where each sits in ``positions``: finds learned items
+    # in O(log n) without an array the size of the whole catalogue per slot.
+    by_position: IntArray
+    back: IntArray
+
+    @classmethod
+    def of(cls, positions: IntArray, dwell: npt.NDArray[np.float64]) -> _Slot:
+        order = np.argsort(positions, kind="stable")
+        return cls(positions, dwell, positions[order], order)
+
+    def locate(self, wanted: IntArray, limit: int) -> IntArray:
+        """Index in ``positions[:limit]`` of each wanted position, or -1."""
+        if not len(self.by_position):
+            return np.full(len(wanted), -1, dtype=np.int64)
+        idx = np.minimum(np.searchsorted(self.by_position, wanted), len(self.by_position) - 1)
+        where = self.back[idx]
+        found = (self.by_position[idx] == wanted) & (where < limit)
+        result: IntArray = np.where(found, where, -1)
+        return result
 
 
 class Chooser:
@@ -257,9 +275,7 @@ class Chooser:
                 targeted = self._targeted[bucket] = self._targeting(index, bucket)
             assert self._on is not None
             positions = targeted[self._on[index.schedule_of[targeted]]]
-            rank = np.full(len(index), -1, dtype=np.int32)
-            rank[positions] = np.arange(len(positions), dtype=np.int32)
-            slot = _Slot(positions, index.min_dwell[positions], rank)
+            slot = _Slot.of(positions, index.min_dwell[positions])
             self._slots[bucket] = slot
         return slot
 
@@ -299,14 +315,14 @@ class Chooser:
             return None
         slot = self._slot(index, audience.bucket, now)
         positions = self._eligible(slot, audience)
-        rank = slot.rank
         if len(positions) == 0:
-            positions, rank = self._fallback(index, audience, now)
+            slot = self._fallback(index, audience, now)
+            positions = slot.positions
         learned_pos, alpha, beta = self._learning(index, audience.bucket)
         scores = index.weight[positions] * self.rng.random(len(positions))
         if len(learned_pos):
-            where = rank[learned_pos]
-            ok = (where >= 0) & (where < len(positions))
+            where = slot.locate(learned_pos, len(positions))
+            ok = where >= 0
             if ok.any():
                 samples = self.rng.beta(alpha[ok], beta[ok])
                 scores[where[ok]] = index.weight[learned_pos[ok]] * samples
@@ -318,9 +334,7 @@ class Chooser:
         self.last_id = chosen
         return self._item(chosen)
 
-    def _fallback(
-        self, index: _Index, audience: Audience, now: datetime
-    ) -> tuple[IntArray, npt.NDArray[np.int32]]:
+    def _fallback(self, index: _Index, audience: Audience, now: datetime) -> _Slot:
         """No exact match: relax step by step, so something sensible always shows."""
         assert self._on is not None
         if self._scheduled is None:
@@ -337,10 +351,8 @@ class Chooser:
             found = np.flatnonzero(mask)
             if len(found):
                 break
-        rank = np.full(len(index), -1, dtype=np.int32)
-        rank[found] = np.arange(len(found), dtype=np.int32)
         log.debug("no item matches %s at %s; falling back to %d items", audience.bucket, now, len(found))
-        return found, rank
+        return _Slot(found, index.min_dwell[found], found, np.arange(len(found)))
 
     def _item(self, item_id: int) -> ContentItem:
         item = self._items.get(item_id)
