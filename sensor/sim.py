@@ -175,7 +175,7 @@ class _Background:
         t = np.where(np.isfinite(t), t, 50.0)
         p = o + d * t[..., None]
         z = np.clip(p[..., 2], 0.0, r.ceiling_m)
-        grad = r.gradient_c_per_m * (z - 1.5)
+        grad = r.gradient_c_per_m * r.surface_gradient_share * (z - 1.5)
         walls = np.array(r.wall_deltas_c)
         delta = np.select(
             [which == 0, which == 1, which == 2, which == 3, which == 4],
@@ -468,14 +468,7 @@ def write_traces(
     """
     if traces < 1:
         raise UsageError(f"traces={traces} is not valid; write at least 1 trace")
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise UsageError(f"seconds={seconds} is not valid; give a positive duration")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
-    return [write_trace(out, i, seconds, seed, fps, **overrides) for i in range(1, traces + 1)]
+    return [write_trace(out_dir, i, seconds, seed, fps, **overrides) for i in range(1, traces + 1)]
 
 
 def write_trace(
@@ -486,8 +479,20 @@ def write_trace(
     fps: float = 10,
     **overrides: object,
 ) -> Path:
-    """Trace number ``index`` (from 1) of :func:`write_traces`."""
+    """Trace number ``index`` (from 1) of :func:`write_traces`.
+
+    The trace is written under a temporary name and renamed when complete, so
+    an interrupted run never leaves a truncated trace behind.
+    """
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"seconds={seconds} is not valid; give a positive duration")
+    if seed < 0:
+        raise UsageError(f"seed={seed} is not valid; use a whole number, 0 or more")
     out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
     frames = max(1, round(seconds * fps))
     scene = random_scene(np.random.default_rng([seed, index]), **overrides)
     sim = Simulator(seed * 100_003 + index, fps, scene)
@@ -503,11 +508,18 @@ def write_trace(
         "source": f"heatcast sim seed={seed} trace={index}",
         "note": scene.describe(),
     }
-    with TraceWriter(path, meta, labels=("count", "presence", "posture", "orientation")) as writer:
-        for n, record in enumerate(sim.records()):
-            if n >= frames:
-                break
-            writer.write(record.frame, record.labels)
-    sim.close()
+    part = out / f".part-{path.name}"
+    try:
+        with TraceWriter(part, meta, labels=("count", "presence", "posture", "orientation")) as writer:
+            for n, record in enumerate(sim.records()):
+                if n >= frames:
+                    break
+                writer.write(record.frame, record.labels)
+        os.replace(part, path)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        sim.close()
     log.info("wrote %s (%d frames): %s", path, frames, scene.describe())
     return path

@@ -75,7 +75,8 @@ class Room:
     right_m: float = 3.0
     ceiling_m: float = 2.8
     ambient_c: float = 22.0  # air at 1.5 m
-    gradient_c_per_m: float = 1.0  # warmer towards the ceiling
+    gradient_c_per_m: float = 1.0  # the air: warmer towards the ceiling
+    surface_gradient_share: float = 0.7  # walls show part of the air's gradient
     floor_delta_c: float = -1.0
     ceiling_delta_c: float = 0.0
     wall_deltas_c: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # back, left, right, front
@@ -508,7 +509,10 @@ class CrowdRunner:
         base_yaw = s.last.yaw
         while s.t < end:
             u = self.rng.random()
-            if u < 0.25:
+            if u < 0.08:
+                # a look back over the shoulder at something behind
+                s.turn(base_yaw + math.pi + float(self.rng.normal(0, 0.3)))
+            elif u < 0.25:
                 s.turn(base_yaw + float(self.rng.normal(0, 0.9)))
             elif u < 0.32 and stay > 20:
                 s.posture(SITTING, 1.5, seat_z=float(self.rng.uniform(0.4, 0.5)))
@@ -571,7 +575,7 @@ class People:
 def _things(rng: np.random.Generator, room: Room) -> tuple[Thing, ...]:
     things: list[Thing] = []
     d, left, right, ceil = room.depth_m, room.left_m, room.right_m, room.ceiling_m
-    n = int(rng.integers(0, 5))
+    n = int(rng.choice(5, p=[0.25, 0.3, 0.25, 0.12, 0.08]))
     for _ in range(n):
         kind = str(rng.choice(["radiator", "screen", "lamp", "window", "cup", "heater", "table", "fridge"],
                               p=[0.2, 0.2, 0.1, 0.17, 0.08, 0.07, 0.12, 0.06]))  # fmt: skip
@@ -681,7 +685,8 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         ceiling_m=ceiling,
         ambient_c=ambient,
         gradient_c_per_m=float(rng.uniform(0.5, 2.0)),
-        floor_delta_c=float(rng.uniform(-2.5, 0.5)),
+        surface_gradient_share=float(rng.uniform(0.4, 0.9)),
+        floor_delta_c=float(rng.uniform(-2.0, 0.5)),
         ceiling_delta_c=float(rng.uniform(-0.5, 1.0)),
         wall_deltas_c=tuple(float(v) for v in rng.normal(0.0, 0.6, 4)),  # type: ignore[arg-type]
         texture_c=float(rng.uniform(0.05, 0.4)),
@@ -711,7 +716,7 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         warmup_s=float(rng.uniform(120, 600)) if rng.random() < 0.15 else 0.0,
     )
     sensor = replace(sensor, **{k: v for k, v in overrides.items() if k in sensor_keys})
-    beh = rng.dirichlet(np.array([3.0, 3.0, 1.5, 0.7, 1.0, 1.0, 1.0]) * 2)
+    beh = rng.dirichlet(np.array([3.0, 3.0, 1.5, 1.0, 1.0, 1.5, 1.0]) * 2)
     groups = rng.dirichlet(np.array([5.0, 2.5, 1.2, 0.8]) * 2)
     crowd = Crowd(
         rate_per_min=float(np.exp(rng.uniform(math.log(0.3), math.log(5.0)))),
