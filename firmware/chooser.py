@@ -2,9 +2,11 @@
 
 The chooser keeps an in-memory index of the active items (numpy arrays), rebuilt
 only when the catalogue's item revision changes (a trigger counts every change,
-by any process). Per audience bucket it keeps the matching items sorted by their
-minimum dwell, and per minute of the clock the ones whose schedule matches, so a
-choice among 100,000 items is a slice, one random draw per candidate and an argmax.
+by any process). It keeps the items matching each audience bucket, and of those
+the ones whose schedule is on (the few distinct schedules are checked once a
+minute; the candidates are rebuilt only when one starts or ends), so a choice
+among 100,000 items is a dwell comparison, one random draw per candidate and an
+argmax.
 
 Ranking: ``weight x sample`` where the sample comes from the item's learned
 Beta(alpha, beta) for this audience bucket (Beta(1, 1) before it has been shown
@@ -123,7 +125,6 @@ class _Index:
             (seen.setdefault(key, len(seen)) for key in keys), dtype=np.int64, count=len(self.ids)
         )
         self.schedules = np.array(list(seen) or np.zeros((0, 5)), dtype=np.int64).reshape(-1, 5)
-        self.dwell_order: IntArray = np.argsort(self.min_dwell, kind="stable")
 
     def schedules_on(self, now: datetime) -> npt.NDArray[np.bool_]:
         """Which distinct schedules admit this moment (windows may pass midnight)."""
@@ -158,29 +159,25 @@ _BUCKETS: list[Bucket] = [(0, None, None)] + [
 
 @dataclass
 class _Slot:
-    """The candidates for one (bucket, minute): positions sorted by min dwell, and a lookup."""
+    """The candidates for one (bucket, schedule state): positions in ascending order."""
 
     positions: IntArray
-    dwell_sorted: npt.NDArray[np.float64]
-    # ``positions`` sorted by position, and where each sits in ``positions``: finds learned items
-    # in O(log n) without an array the size of the whole catalogue per slot.
-    by_position: IntArray
-    back: IntArray
+    min_dwell: npt.NDArray[np.float64]
 
-    @classmethod
-    def of(cls, positions: IntArray, dwell: npt.NDArray[np.float64]) -> _Slot:
-        order = np.argsort(positions, kind="stable")
-        return cls(positions, dwell, positions[order], order)
+    def eligible(self, audience: Audience) -> IntArray:
+        if audience.count == 0:
+            return self.positions
+        ok = self.min_dwell <= audience.dwell_s
+        return self.positions if ok.all() else self.positions[ok]
 
-    def locate(self, wanted: IntArray, limit: int) -> IntArray:
-        """Index in ``positions[:limit]`` of each wanted position, or -1."""
-        if not len(self.by_position):
-            return np.full(len(wanted), -1, dtype=np.int64)
-        idx = np.minimum(np.searchsorted(self.by_position, wanted), len(self.by_position) - 1)
-        where = self.back[idx]
-        found = (self.by_position[idx] == wanted) & (where < limit)
-        result: IntArray = np.where(found, where, -1)
-        return result
+
+def _locate(eligible: IntArray, wanted: IntArray) -> IntArray:
+    """Index in ``eligible`` (ascending) of each wanted position, or -1."""
+    if not len(eligible):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    idx = np.minimum(np.searchsorted(eligible, wanted), len(eligible) - 1)
+    result: IntArray = np.where(eligible[idx] == wanted, idx, -1)
+    return result
 
 
 class Chooser:
@@ -249,10 +246,8 @@ class Chooser:
 
     @staticmethod
     def _targeting(index: _Index, bucket: Bucket) -> IntArray:
-        """Positions of the items targeting ``bucket``, sorted by minimum dwell."""
-        order = index.dwell_order
-        ordered: IntArray = order[index.targeted(bucket)[order]]
-        return ordered
+        """Positions (ascending) of the items targeting ``bucket``."""
+        return np.flatnonzero(index.targeted(bucket))
 
     def _index_now(self) -> _Index:
         self.refresh()
@@ -275,7 +270,7 @@ class Chooser:
                 targeted = self._targeted[bucket] = self._targeting(index, bucket)
             assert self._on is not None
             positions = targeted[self._on[index.schedule_of[targeted]]]
-            slot = _Slot.of(positions, index.min_dwell[positions])
+            slot = _Slot(positions, index.min_dwell[positions])
             self._slots[bucket] = slot
         return slot
 
@@ -301,27 +296,20 @@ class Chooser:
         """Ids of the items that match this audience and time (no fallback)."""
         index = self._index_now()
         slot = self._slot(index, audience.bucket, now)
-        return [int(index.ids[p]) for p in self._eligible(slot, audience)]
-
-    @staticmethod
-    def _eligible(slot: _Slot, audience: Audience) -> IntArray:
-        dwell = audience.dwell_s if audience.count > 0 else float("inf")
-        cut = int(np.searchsorted(slot.dwell_sorted, dwell, side="right"))
-        return slot.positions[:cut]
+        return [int(index.ids[p]) for p in slot.eligible(audience)]
 
     def choose(self, audience: Audience, now: datetime) -> ContentItem | None:
         index = self._index_now()
         if len(index) == 0:
             return None
         slot = self._slot(index, audience.bucket, now)
-        positions = self._eligible(slot, audience)
+        positions = slot.eligible(audience)
         if len(positions) == 0:
-            slot = self._fallback(index, audience, now)
-            positions = slot.positions
+            positions = self._fallback(index, audience, now)
         learned_pos, alpha, beta = self._learning(index, audience.bucket)
         scores = index.weight[positions] * self.rng.random(len(positions))
         if len(learned_pos):
-            where = slot.locate(learned_pos, len(positions))
+            where = _locate(positions, learned_pos)
             ok = where >= 0
             if ok.any():
                 samples = self.rng.beta(alpha[ok], beta[ok])
@@ -334,7 +322,7 @@ class Chooser:
         self.last_id = chosen
         return self._item(chosen)
 
-    def _fallback(self, index: _Index, audience: Audience, now: datetime) -> _Slot:
+    def _fallback(self, index: _Index, audience: Audience, now: datetime) -> IntArray:
         """No exact match: relax step by step, so something sensible always shows."""
         assert self._on is not None
         if self._scheduled is None:
@@ -352,7 +340,7 @@ class Chooser:
             if len(found):
                 break
         log.debug("no item matches %s at %s; falling back to %d items", audience.bucket, now, len(found))
-        return _Slot(found, index.min_dwell[found], found, np.arange(len(found)))
+        return found
 
     def _item(self, item_id: int) -> ContentItem:
         item = self._items.get(item_id)
