@@ -51,17 +51,27 @@ class Thing:
     duty: float = 1.0
     phase_s: float = 0.0
     cool_tau_s: float = 0.0
+    ramp_s: float = 0.0  # switching takes this long (a radiator warms in minutes, a screen at once)
+
+    def level(self, t: float) -> float:
+        """How far on the thing is, 0..1."""
+        if self.period_s <= 0:
+            return 1.0
+        x = (t + self.phase_s) % self.period_s
+        on = self.duty * self.period_s
+        ramp = min(self.ramp_s, 0.5 * on, 0.5 * (self.period_s - on))
+        if ramp <= 0:
+            return 1.0 if x < on else 0.0
+        if x < on:
+            return min(1.0, x / ramp)
+        return max(0.0, 1.0 - (x - on) / ramp)
 
     def temperature(self, t: float, ambient_c: float) -> float:
-        on = True
-        if self.period_s > 0:
-            on = ((t + self.phase_s) % self.period_s) < self.duty * self.period_s
-        if not on:
-            return ambient_c + self.off_delta_c
         temp = ambient_c + self.temp_c if self.relative else self.temp_c
         if self.cool_tau_s > 0:
             temp = ambient_c + (temp - ambient_c) * math.exp(-max(t, 0.0) / self.cool_tau_s)
-        return temp
+        off = ambient_c + self.off_delta_c
+        return off + self.level(t) * (temp - off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,13 +582,16 @@ class People:
 
 
 # --------------------------------------------------------------------------- random
+THING_KINDS = ("radiator", "screen", "lamp", "window", "cup", "heater", "table", "fridge", "sun")
+THING_ODDS = (0.19, 0.2, 0.1, 0.16, 0.08, 0.07, 0.11, 0.05, 0.04)
+
+
 def _things(rng: np.random.Generator, room: Room) -> tuple[Thing, ...]:
     things: list[Thing] = []
     d, left, right, ceil = room.depth_m, room.left_m, room.right_m, room.ceiling_m
     n = int(rng.choice(5, p=[0.25, 0.3, 0.25, 0.12, 0.08]))
     for _ in range(n):
-        kind = str(rng.choice(["radiator", "screen", "lamp", "window", "cup", "heater", "table", "fridge"],
-                              p=[0.2, 0.2, 0.1, 0.17, 0.08, 0.07, 0.12, 0.06]))  # fmt: skip
+        kind = str(rng.choice(THING_KINDS, p=THING_ODDS))
         x = float(rng.uniform(-left + 0.5, right - 0.5))
         if kind == "radiator":
             w = float(rng.uniform(0.6, 2.0))
@@ -587,7 +600,7 @@ def _things(rng: np.random.Generator, room: Room) -> tuple[Thing, ...]:
             period = float(rng.uniform(600, 3600)) if rng.random() < 0.25 else 0.0
             things.append(Thing(kind, box, float(rng.uniform(35, 60)), period_s=period,
                                 duty=float(rng.uniform(0.3, 0.7)), phase_s=float(rng.uniform(0, 3600)),
-                                off_delta_c=1.0))  # fmt: skip
+                                off_delta_c=1.0, ramp_s=float(rng.uniform(120, 400))))  # fmt: skip
         elif kind == "screen":
             y = float(rng.uniform(1.5, d - 0.3))
             w = float(rng.uniform(0.4, 1.2))
@@ -603,7 +616,7 @@ def _things(rng: np.random.Generator, room: Room) -> tuple[Thing, ...]:
             box = Box((x - r, y - r, z - r), (x + r, y + r, z + r))
             period = float(rng.uniform(60, 600)) if rng.random() < 0.3 else 0.0
             things.append(Thing(kind, box, float(rng.uniform(40, 80)), period_s=period,
-                                duty=0.5, phase_s=float(rng.uniform(0, 600))))  # fmt: skip
+                                duty=0.5, phase_s=float(rng.uniform(0, 600)), ramp_s=20.0))  # fmt: skip
         elif kind == "window":
             w = float(rng.uniform(0.8, 2.5))
             z = float(rng.uniform(0.6, 1.2))
@@ -624,12 +637,22 @@ def _things(rng: np.random.Generator, room: Room) -> tuple[Thing, ...]:
             box = Box((x - 0.25, y - 0.1, 0.0), (x + 0.25, y + 0.1, float(rng.uniform(0.4, 0.9))))
             period = float(rng.uniform(300, 1800)) if rng.random() < 0.5 else 0.0
             things.append(Thing(kind, box, float(rng.uniform(38, 55)), period_s=period, duty=0.5,
-                                phase_s=float(rng.uniform(0, 1800)), off_delta_c=0.5))  # fmt: skip
+                                phase_s=float(rng.uniform(0, 1800)), off_delta_c=0.5,
+                                ramp_s=60.0))  # fmt: skip
         elif kind == "table":
             y = float(rng.uniform(max(1.0, d - 2.0), d - 0.5))
             w = float(rng.uniform(0.8, 2.0))
             box = Box((x - w / 2, y - 0.4, 0.0), (x + w / 2, y + 0.4, float(rng.uniform(0.7, 1.05))))
             things.append(Thing(kind, box, float(rng.uniform(-0.5, 0.8)), relative=True))
+        elif kind == "sun":
+            # sunlight through a window warms a patch of floor; clouds come and go
+            y = float(rng.uniform(1.0, max(1.1, d - 0.5)))
+            sx, sy = float(rng.uniform(0.5, 1.5)), float(rng.uniform(0.5, 1.5))
+            box = Box((x - sx / 2, y - sy / 2, 0.0), (x + sx / 2, y + sy / 2, 0.005))
+            period = float(rng.uniform(60, 900)) if rng.random() < 0.6 else 0.0
+            things.append(Thing(kind, box, float(rng.uniform(3, 10)), relative=True, period_s=period,
+                                duty=float(rng.uniform(0.4, 0.9)), phase_s=float(rng.uniform(0, 900)),
+                                ramp_s=float(rng.uniform(10, 40))))  # fmt: skip
         else:  # fridge/vending machine: warm at the back, cool front
             y = d - 0.7
             box = Box((x - 0.35, y, 0.0), (x + 0.35, y + 0.6, float(rng.uniform(1.5, 2.0))))

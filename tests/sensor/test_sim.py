@@ -376,3 +376,19 @@ def test_a_seat_stays_warm_after_the_sitter_leaves() -> None:
     assert (warm - empty).max() > 0.5
     cold, _ = sim.render(gone + 1800.0, [visit], 22.0)
     assert (cold - empty).max() < 0.05
+
+
+def test_switching_things_ramp_between_off_and_on() -> None:
+    from heatcast.sensor.sim_render import Box
+    from heatcast.sensor.sim_scene import Thing
+
+    rad = Thing(
+        "radiator", Box((0, 0, 0), (1, 1, 1)), 50.0, period_s=1000.0, duty=0.5, off_delta_c=1.0, ramp_s=100.0
+    )
+    assert rad.temperature(0.0, 20.0) == pytest.approx(21.0)
+    assert rad.temperature(50.0, 20.0) == pytest.approx(35.5)
+    assert rad.temperature(300.0, 20.0) == pytest.approx(50.0)
+    assert rad.temperature(550.0, 20.0) == pytest.approx(35.5)
+    assert rad.temperature(800.0, 20.0) == pytest.approx(21.0)
+    cup = Thing("cup", Box((0, 0, 0), (1, 1, 1)), 60.0, cool_tau_s=600.0)
+    assert cup.temperature(600.0, 20.0) == pytest.approx(20.0 + 40.0 / math.e)
