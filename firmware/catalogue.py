@@ -692,11 +692,17 @@ class Catalogue:
         """Open the kiosk's catalogue, first copying the shipped one there if it does not exist yet."""
         path = Path(path) if path is not None else default_db_path()
         if not path.exists():
+            shipped = bundled_catalogue_path()
+            if not shipped.is_file():
+                raise ContentError(
+                    f"the catalogue shipped with heatcast ({shipped}) is missing, so {path} cannot be "
+                    "created; reinstall heatcast, or give a catalogue of your own with --db"
+                )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=".content-", suffix=".db", dir=path.parent)
                 os.close(fd)
-                shutil.copyfile(bundled_catalogue_path(), tmp)
+                shutil.copyfile(shipped, tmp)
                 os.replace(tmp, path)  # atomic: a crash never leaves half a catalogue
             except OSError as exc:
                 raise ContentError(
