@@ -702,8 +702,13 @@ class Catalogue:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=".content-", suffix=".db", dir=path.parent)
                 os.close(fd)
-                shutil.copyfile(shipped, tmp)
-                os.replace(tmp, path)  # atomic: a crash never leaves half a catalogue
+                try:
+                    shutil.copyfile(shipped, tmp)
+                    os.chmod(tmp, 0o644)
+                    os.replace(tmp, path)  # atomic: a crash never leaves half a catalogue
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
             except OSError as exc:
                 raise ContentError(
                     f"cannot create {path} ({exc}); check the data folder's permissions"
