@@ -25,11 +25,34 @@ the direction to the billboard (the sensor's wall): within 45 degrees is
 ``facing``, beyond 135 ``away``, otherwise ``side`` (a person lying on their back,
 chest up, is ``side``).
 
-Noise: the datasheet gives NETD 0.16 C at 10 fps and 0.05 C at 1 fps (the
-sensor averages internally), so the temporal noise scales with sqrt(fps / 10).
-Output is rounded to the register's 0.25 C steps and clamped to -20..80 C
-(the AMG8833's 0..80 C object range, with room below 0 for a frosty window);
-the thermistor has 0.0625 C steps.
+Physics, in the order light takes (details in the helper modules):
+
+* the room (``sim_scene``, rendered here): walls, floor and ceiling at ambient
+  plus a vertical gradient, per-wall offsets and smooth unevenness; things
+  (radiators, screens, lamps, windows, cups, heaters, tables, sunlit floor
+  patches) as boxes, some switching on and off over a ramp, cups cooling; the
+  air drifts slowly (and with an HVAC saw-tooth in some rooms) and the walls
+  follow part of it. Seats and floors stay warm for minutes after someone sat
+  or lay there (drawn, never counted).
+* people (``sim_body``): 13 ellipsoids per person (head, two torso parts, upper
+  and lower arms, hands, thighs, shins) posed by a skeleton for standing
+  (with a walking gait), sitting and lying, blended through transitions;
+  face skin, hair, clothing and bare-skin temperatures per person.
+* optics (``sim_render``): each pixel is 7.5 degrees (equal-angle lens), sampled
+  by 4x4 rays; each ellipsoid's silhouette is an exact conic with a soft
+  one-sample edge, nearer surfaces hide farther ones, and surfaces mix by
+  radiance (T^4 in kelvin), not by temperature; then a Gaussian blur (sigma
+  0.4..0.7 pixel), which also pulls in heat from just outside the field.
+* the sensor: reading = board + gain x (scene - board) + offset + fixed
+  per-pixel pattern + temporal noise, rounded to the register's 0.25 C steps
+  and clamped to -20..80 C (the AMG8833's 0..80 C object range, with room
+  below 0 for a frosty window). The datasheet gives a noise-equivalent
+  temperature difference of about 0.05 C at 1 fps, where the sensor averages
+  its ten 10 fps frames; so the temporal noise here scales as sqrt(fps / 10),
+  0.12..0.2 C RMS at 10 fps, and a 1 fps frame is the radiance average of four
+  moments across its second (people moving blur). The thermistor is the board:
+  ambient through a 10-minute lag plus 1..6 C of self-heating (an ESP32
+  board runs hot), building up after power-on in some scenes; 0.0625 C steps.
 """
 
 from __future__ import annotations
