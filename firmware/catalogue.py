@@ -704,7 +704,6 @@ class Catalogue:
                 os.close(fd)
                 try:
                     shutil.copyfile(shipped, tmp)
-                    os.chmod(tmp, 0o644)
                     os.replace(tmp, path)  # atomic: a crash never leaves half a catalogue
                 finally:
                     if os.path.exists(tmp):
