@@ -466,12 +466,16 @@ class CrowdRunner:
                 s.walk(self._edge_x(s.last.y, leave_side), s.last.y, s_speed)
             else:
                 x, yy = spots[i]
+                yaw = self._stop_yaw(x, yy)
+                at_table = self._table_seat() if kind == "sit" else None
+                if at_table is not None:
+                    x, yy, yaw = at_table
                 if initial:
-                    s = Script(t, x, yy, self._stop_yaw(x, yy))
+                    s = Script(t, x, yy, yaw)
                 else:
                     s = Script(t + delay, self._edge_x(yy, side), yy, 0.0)
                     s.walk(x, yy, s_speed)
-                    s.turn(self._stop_yaw(x, yy))
+                    s.turn(yaw)
                 stay = dwell * float(self.rng.uniform(0.8, 1.25))
                 if initial:
                     stay = max(stay, -t + float(self.rng.uniform(5.0, 60.0)))
@@ -502,6 +506,20 @@ class CrowdRunner:
                     s.posture(STANDING, float(self.rng.uniform(2.0, 3.5)))
                 s.walk(self._edge_x(s.last.y, leave_side), s.last.y, s_speed)
             self.visits.append(s.build(a))
+
+    def _table_seat(self) -> tuple[float, float, float] | None:
+        """A seat at one of the room's tables: behind it facing the screen (the
+        table hides the legs), or in front of it with the back to the screen."""
+        tables = [th.box for th in self.room.things if th.kind == "table"]
+        if not tables or self.rng.random() < 0.4:
+            return None
+        box = tables[int(self.rng.integers(len(tables)))]
+        x = float(self.rng.uniform(box.lo[0] + 0.2, max(box.lo[0] + 0.21, box.hi[0] - 0.2)))
+        behind = box.hi[1] + 0.35
+        if self.rng.random() < 0.65 and behind < self.room.depth_m - 0.3:
+            return x, behind, toward_screen(x, behind) + float(self.rng.normal(0.0, 0.2))
+        front = box.lo[1] - 0.35
+        return x, front, toward_screen(x, front) + math.pi + float(self.rng.normal(0.0, 0.3))
 
     def _group_spots(self, size: int) -> list[tuple[float, float]]:
         spots: list[tuple[float, float]] = []
@@ -728,11 +746,11 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         drift = Drift(slow, hvac, float(rng.uniform(480, 1800)), float(rng.uniform(0, 1800)),
                       float(rng.uniform(0.3, 0.9)))  # fmt: skip
     sensor = SensorModel(
-        noise_c=float(rng.uniform(0.12, 0.2)),
+        noise_c=float(rng.uniform(0.1, 0.25)),
         common_noise_c=float(rng.uniform(0.0, 0.05)),
         fpn_c=float(rng.uniform(0.2, 0.5)),
         vignette_c=float(rng.normal(0.0, 0.3)),
-        psf_sigma_px=float(rng.uniform(0.4, 0.7)),
+        psf_sigma_px=float(rng.uniform(0.4, 0.85)),
         gain=float(rng.uniform(0.85, 1.05)),
         offset_c=float(np.clip(rng.normal(0.0, 0.8), -2.5, 2.5)),
         self_heating_c=float(rng.uniform(1.0, 6.0)),

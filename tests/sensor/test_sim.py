@@ -392,3 +392,23 @@ def test_switching_things_ramp_between_off_and_on() -> None:
     assert rad.temperature(800.0, 20.0) == pytest.approx(21.0)
     cup = Thing("cup", Box((0, 0, 0), (1, 1, 1)), 60.0, cool_tau_s=600.0)
     assert cup.temperature(600.0, 20.0) == pytest.approx(20.0 + 40.0 / math.e)
+
+
+def test_a_table_hides_the_legs_of_someone_sitting_behind_it() -> None:
+    from heatcast.sensor.sim_render import Box
+    from heatcast.sensor.sim_scene import Thing
+
+    table = Thing("table", Box((-0.6, 2.2, 0.0), (0.6, 2.9, 0.75)), 0.0, relative=True)
+    sitter = (still_person(0.0, 3.25, math.pi, SITTING),)
+    open_room = bare_room(height_m=1.2, tilt_deg=0.0)
+    cafe = bare_room(height_m=1.2, tilt_deg=0.0, things=(table,))
+    seen = render(Scene(room=open_room, sensor=quiet_sensor(), visits=sitter)) - render(
+        Scene(room=open_room, sensor=quiet_sensor())
+    )
+    hidden = render(Scene(room=cafe, sensor=quiet_sensor(), visits=sitter)) - render(
+        Scene(room=cafe, sensor=quiet_sensor())
+    )
+    # the table's top edge is at row 5: below it the table is in the way
+    assert seen[6:].max() > 0.8 and hidden[6:].max() < 0.3 * seen[6:].max()
+    assert hidden[:5].max() > 1.5
+    assert labels_at(Scene(room=cafe, sensor=quiet_sensor(), visits=sitter)).count == 1
