@@ -83,6 +83,8 @@ class Appearance:
     leg_skin_c: float = 31.0
     #: coming in from outdoors: clothing starts colder by this share and warms up
     cold_start: float = 0.0
+    #: what the arms do while standing still: 0 at the sides, 1 crossed, 2 a phone, 3 hands in pockets
+    arms: int = 0
 
 
 def random_appearance(rng: np.random.Generator, child: bool = False) -> Appearance:
@@ -107,6 +109,7 @@ def random_appearance(rng: np.random.Generator, child: bool = False) -> Appearan
         arm_skin_c=float(rng.uniform(30.5, 33.0)),
         leg_skin_c=float(rng.uniform(29.5, 32.0)),
         cold_start=float(rng.uniform(0.3, 0.8)) if rng.random() < 0.2 else 0.0,
+        arms=int(rng.choice(4, p=[0.55, 0.15, 0.2, 0.1])),
     )
 
 
@@ -209,8 +212,34 @@ class Pose:
         return self.to_posture if self.blend >= 0.5 else self.from_posture
 
 
+#: skeleton key for standing still (arms as the person holds them), not a label
+STILL = 3
+
+
+def _still(h: float, w: float, arms: int) -> F64:
+    j = _standing(h, w)
+    s = h / 1.75
+    if arms == 1:  # crossed over the chest
+        for side, (el, wr, ha) in ((-1, (EL_L, WR_L, HA_L)), (1, (EL_R, WR_R, HA_R))):
+            j[el] = (side * 0.2 * s * w, 0.06 * s, 0.63 * h)
+            j[wr] = (-side * 0.06 * s * w, 0.16 * s, 0.69 * h)
+            j[ha] = (-side * 0.14 * s * w, 0.15 * s, 0.71 * h)
+    elif arms == 2:  # looking at a phone held in front
+        j[EL_R] = (0.19 * s * w, 0.03 * s, 0.63 * h)
+        j[WR_R] = (0.1 * s * w, 0.24 * s, 0.7 * h)
+        j[HA_R] = (0.05 * s * w, 0.29 * s, 0.74 * h)
+    elif arms == 3:  # hands in pockets: the hands disappear into the clothing
+        for side, (el, wr, ha) in ((-1, (EL_L, WR_L, HA_L)), (1, (EL_R, WR_R, HA_R))):
+            j[el] = (side * 0.24 * s * w, -0.03 * s, 0.63 * h)
+            j[wr] = (side * 0.17 * s * w, 0.04 * s, 0.52 * h)
+            j[ha] = (side * 0.165 * s * w, 0.045 * s, 0.5 * h)
+    return j
+
+
 def _posture_joints(a: Appearance, posture: int, seat_z: float, roll: float) -> tuple[F64, F64]:
     h, w = a.height_m, a.build
+    if posture == STILL:
+        return _still(h, w, a.arms), np.array([1.0, 0.0, 0.0])
     if posture == SITTING:
         return _sitting(h, w, seat_z), np.array([1.0, 0.0, 0.0])
     if posture == LYING:
@@ -225,7 +254,12 @@ class Skeletons:
         self._cache: dict[tuple[Appearance, int, float, float], tuple[F64, F64]] = {}
 
     def get(self, a: Appearance, posture: int, seat_z: float, roll: float) -> tuple[F64, F64]:
-        key = (a, posture, round(seat_z, 3) if posture else 0.0, round(roll, 3) if posture == LYING else 0.0)
+        key = (
+            a,
+            posture,
+            round(seat_z, 3) if posture in (SITTING, LYING) else 0.0,
+            round(roll, 3) if posture == LYING else 0.0,
+        )
         hit = self._cache.get(key)
         if hit is None:
             if len(self._cache) > 4096:
@@ -292,8 +326,12 @@ def bodies(
     lat1 = np.empty((m, 3))
     p = np.empty((m, 16))
     for i, (a, pose, since) in enumerate(people):
-        j0[i], lat0[i] = skeletons.get(a, pose.from_posture, pose.seat_z, pose.roll)
-        if pose.to_posture != pose.from_posture:
+        settled = pose.to_posture == pose.from_posture
+        if settled and pose.from_posture == STANDING and pose.gait_amp <= 0:
+            j0[i], lat0[i] = skeletons.get(a, STILL, 0.0, 0.0)
+        else:
+            j0[i], lat0[i] = skeletons.get(a, pose.from_posture, pose.seat_z, pose.roll)
+        if not settled:
             j1[i], lat1[i] = skeletons.get(a, pose.to_posture, pose.seat_z, pose.roll)
             b = min(max(pose.blend, 0.0), 1.0)
         else:
