@@ -372,3 +372,69 @@ def test_missing_port_is_one_source_error():
 def test_bad_serial_strings_are_usage_errors(text):
     with pytest.raises(UsageError):
         open_source(text)
+
+
+@pytest.mark.timeout(30)
+def test_socket_url_reads_frames_from_a_tcp_sender():
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    sent = [grid(60 + i) for i in range(3)]
+
+    def sender() -> None:
+        connection, _ = server.accept()
+        time.sleep(0.3)  # pyserial empties its input right after connecting
+        with connection:
+            for pixels in sent:
+                connection.sendall(b"\x00garbage" + encode_binary(pixels, 21.0))
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    source = open_source(f"serial:socket://127.0.0.1:{port}?format=binary")
+    try:
+        frames = list(itertools.islice(source, 3))
+    finally:
+        source.close()
+        thread.join()
+        server.close()
+    assert all(np.array_equal(f.pixels, p.astype(np.float32)) for f, p in zip(frames, sent, strict=True))
+    assert source.stats.dropped_bytes == 3 * len(b"\x00garbage")
+
+
+@pytest.mark.timeout(30)
+def test_port_that_fails_mid_stream_is_reopened():
+    from heatcast.sensor.serial_source import SerialSource, open_port
+
+    first_master, first_slave = os.openpty()
+    second_master, second_slave = os.openpty()
+    first_name, second_name = os.ttyname(first_slave), os.ttyname(second_slave)
+    source = SerialSource(
+        open_port(first_name, 115200), name=first_name, format="binary",
+        reopen=lambda: open_port(second_name, 115200),
+    )  # fmt: skip
+    os.write(first_master, encode_binary(grid(70), 20.0))
+    iterator = iter(source)
+    try:
+        assert next(iterator).thermistor == 20.0
+        os.close(first_slave)
+        os.close(first_master)  # the cable is pulled: reads fail
+
+        def send_when_reopened() -> None:
+            # pyserial empties a port's input when it opens it, so send after the reopen
+            deadline = time.monotonic() + 10
+            while source.stats.reopens == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.write(second_master, encode_binary(grid(71), 21.0))
+
+        sender = threading.Thread(target=send_when_reopened)
+        sender.start()
+        again = next(iterator)
+        sender.join()
+    finally:
+        source.close()
+        for fd in (second_master, second_slave):
+            os.close(fd)
+    assert again.thermistor == 21.0 and again.seq == 1
+    assert source.stats.reopens == 1
