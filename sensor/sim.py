@@ -271,6 +271,7 @@ class Simulator:
         ).ravel()
         self._noise = np.random.default_rng([self.seed, self.scene.seed, 9])
         self._sigma = model.noise_at(self.fps)
+        self._last: F64 | None = None
 
     # -- rendering -------------------------------------------------------------
     def render(self, t: float, visits: list[Visit], board_c: float) -> tuple[F64, Labels]:
@@ -378,6 +379,12 @@ class Simulator:
         reading += self._noise.normal(
             0.0, model.common_noise_c * math.sqrt(min(self.fps, 10.0) / 10.0), (n, 1)
         )
+        if model.moving_average:
+            # each output is the mean of this frame and the one before: sqrt(2) less
+            # noise, and movement smeared over two frames
+            prev = np.concatenate([reading[:1] if self._last is None else self._last[None, :], reading[:-1]])
+            self._last = reading[-1].copy()
+            reading = 0.5 * (reading + prev)
         reading = np.round(reading / PIXEL_STEP_C) * PIXEL_STEP_C
         return np.asarray(np.clip(reading, OUT_MIN_C, OUT_MAX_C))
 
@@ -392,6 +399,7 @@ class Simulator:
         subs = 1 if self.fps >= 5 else 4
         k = 1.0 - math.exp(-dt / model.thermistor_tau_s)
         board = self._air(0.0)
+        self._last = None
         start = time.monotonic()
         seq = 0
         chunk = 1 if self.realtime else _CHUNK

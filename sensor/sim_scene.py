@@ -133,6 +133,8 @@ class SensorModel:
     self_heating_c: float = 2.5  # board above ambient (ESP32 boards run hotter, 4-5 C)
     warmup_s: float = 0.0  # > 0: powered on at t = 0; self-heating builds up with this time constant
     thermistor_tau_s: float = 600.0
+    #: the AMG88xx "twice moving average" mode: each output averages two frames
+    moving_average: bool = False
 
     def noise_at(self, fps: float) -> float:
         """At 1 fps the sensor averages ten internal frames: noise / sqrt(10)."""
@@ -755,6 +757,7 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
         offset_c=float(np.clip(rng.normal(0.0, 0.8), -2.5, 2.5)),
         self_heating_c=float(rng.uniform(1.0, 6.0)),
         warmup_s=float(rng.uniform(120, 600)) if rng.random() < 0.15 else 0.0,
+        moving_average=bool(rng.random() < 0.1),
     )
     sensor = replace(sensor, **{k: v for k, v in overrides.items() if k in sensor_keys})
     beh = rng.dirichlet(np.array([3.0, 3.0, 1.5, 1.0, 1.0, 1.5, 1.0]) * 2)

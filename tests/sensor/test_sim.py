@@ -165,6 +165,20 @@ def test_temporal_noise_matches_the_datasheet() -> None:
         assert np.all(np.mod(px, 0.25) == 0)
 
 
+def test_moving_average_mode_halves_the_noise_power() -> None:
+    scene = Scene(room=bare_room(), drift=Drift(), sensor=quiet_sensor(noise_c=0.2, moving_average=True))
+    px = np.array([r.frame.pixels for r in take(Simulator(4, 10.0, scene), 600)]).reshape(600, 64)
+    truth = render(scene).ravel()
+    rng = np.random.default_rng(1)
+    raw = truth[None, :] + rng.normal(0, 0.2, (20001, 64))
+    expect = (np.round(0.5 * (raw[1:] + raw[:-1]) / 0.25) * 0.25).std(axis=0).mean()
+    assert px.std(axis=0).mean() == pytest.approx(expect, rel=0.12)
+    # consecutive frames share half their noise
+    d = px - px.mean(axis=0)
+    lag1 = float((d[1:] * d[:-1]).mean() / (d * d).mean())
+    assert 0.3 < lag1 < 0.7
+
+
 def test_demo_scene_tells_the_story_and_loops() -> None:
     scene = demo_scene()
     assert scene.loop_s is not None and 120 <= scene.loop_s <= 180
