@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterator
@@ -244,7 +245,7 @@ class Simulator:
         realtime: bool = False,
         speed: float = 1.0,
     ) -> None:
-        if not (isinstance(fps, int | float) and math.isfinite(fps) and 0.1 <= fps <= 100):
+        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and 0.1 <= fps <= 100):
             raise UsageError(
                 f"fps={fps!r} is not valid; use a frame rate from 0.1 to 100 (the AMG8833 does 1 or 10)"
             )
