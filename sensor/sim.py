@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import os
 import time
 from collections.abc import Iterator
@@ -245,14 +244,18 @@ class Simulator:
         realtime: bool = False,
         speed: float = 1.0,
     ) -> None:
-        if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and 0.1 <= fps <= 100):
+        try:
+            rate = float(fps)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if not (math.isfinite(rate) and 0.1 <= rate <= 100):
             raise UsageError(
                 f"fps={fps!r} is not valid; use a frame rate from 0.1 to 100 (the AMG8833 does 1 or 10)"
             )
         if not (math.isfinite(speed) and speed >= 0):
             raise UsageError(f"speed={speed!r} is not valid; use 0 (as fast as possible) or more")
         self.seed = int(seed)
-        self.fps = float(fps)
+        self.fps = rate
         self.scene = scene if scene is not None else random_scene(np.random.default_rng([self.seed, 11]))
         self.realtime = realtime
         self.speed = speed
