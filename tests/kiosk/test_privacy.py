@@ -10,12 +10,14 @@ logs to stderr (journald), never to files of its own.
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
-from kiosk_helpers import SECRET, clean_env, free_port, write_config
+import pytest
+from kiosk_helpers import HEATCAST, SECRET, clean_env, free_port, write_config
 
 AUDITED = r"""
 import os, sys, traceback
@@ -113,3 +115,53 @@ def test_run_writes_nothing_but_the_catalogue(tmp_path, demo_trace):
         conn.close()
     assert rows >= 1
     assert Path(db).stat().st_size < 2_000_000
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (apt-get install strace)")
+def test_run_writes_nothing_but_the_catalogue_seen_by_strace(tmp_path, demo_trace):
+    """The same at the system-call level: C code (SQLite, TFLite, nfcpy's drivers) included."""
+    import subprocess
+
+    data = tmp_path / "data"
+    config = write_config(
+        tmp_path,
+        sensor={"source": f"replay:{demo_trace}?speed=0"},
+        nfc={"device": "fake:ntag215:privacy-strace", "min_interval_s": 0.0},
+        page={"port": free_port()},
+    )
+    trace = tmp_path / "strace.txt"
+    env = clean_env(tmp_path, HEATCAST_NFC_SECRET=SECRET, PYTHONDONTWRITEBYTECODE="1")
+    calls = "open,openat,creat,rename,renameat,renameat2,truncate,link,symlink,mknod"
+    proc = subprocess.run(
+        ["strace", "-f", "-qq", "-e", f"trace={calls}", "-o", str(trace),
+         HEATCAST, "run", "--config", str(config)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0 and "PTRACE" in proc.stderr.upper():
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stopped after 900 frames" in proc.stdout
+    db = data / "content.db"
+    allowed = {str(db), *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))}
+    tmp = Path(tempfile.gettempdir())
+    written: set[str] = set()
+    for line in trace.read_text().splitlines():
+        match = re.search(
+            r'\b(open|openat|creat|rename\w*|truncate|link|symlink|mknod)\((?:AT_FDCWD, )?"([^"]+)"(.*)', line
+        )
+        if not match or "= -1" in line:
+            continue
+        call, path, rest = match.groups()
+        if call.startswith(("open", "openat")) and not re.search(
+            r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND", rest
+        ):
+            continue
+        written.add(path)
+        target = re.search(r'"([^"]+)"', rest)  # rename's destination
+        if call.startswith("rename") and target:
+            written.add(target.group(1))
+    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + r"/\.content-\w+\.db", p)}
+    # nfcpy's import-time ctypes library lookup runs ldconfig/gcc with scratch files in the temp dir
+    scratch = {p for p in written if p == "/dev/null" or Path(p).parent == tmp}
+    assert written - temporary - scratch <= allowed, sorted(written - temporary - scratch - allowed)
+    assert str(db) in written
