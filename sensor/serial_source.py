@@ -245,8 +245,10 @@ class AdafruitDecoder(_LineDecoder):
             line = line[start:]
         opens, closes = line.startswith("["), line.endswith("]")
         if opens and closes:
+            if self._values is not None:  # an Arduino-style frame cut short by a row
+                self._drop()
             row = _numbers(line[1:-1])
-            if self._values is not None or row is None or len(row) != COLS:
+            if row is None or len(row) != COLS:
                 self._drop()
                 self.stats.dropped_bytes += size
                 return
