@@ -576,7 +576,7 @@ class Kiosk:
             self._db_error = message
 
     def _work(self) -> None:
-        last_purge = 0.0
+        last_purge = -float("inf")  # purge at start, then daily
         last_reopen = time.monotonic()
         last_tag: tuple[Any, ...] | None = None
         last_tag_check = 0.0

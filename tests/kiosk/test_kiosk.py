@@ -307,3 +307,40 @@ def test_bad_source_is_one_line_and_exit_2(tmp_path, bad, message):
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1].startswith("heatcast: error: ")
     assert message in result.output
+
+
+def test_old_impressions_are_purged_at_start(tmp_path, demo_trace):
+    from datetime import datetime, timedelta
+
+    from heatcast.firmware.catalogue import Catalogue, Impression
+
+    config = make_config(
+        tmp_path,
+        sensor={"source": f"replay:{demo_trace}?speed=0"},
+        content={"retention_days": 30},
+        page={"enabled": False},
+    )
+    with Catalogue.open_or_copy(config.db_path) as catalogue:
+        item = catalogue.items(active_only=True)[0]
+        assert item.id is not None
+        for age_days in (200, 31, 1):
+            start = datetime.now() - timedelta(days=age_days)
+            catalogue.record_impression(
+                Impression(
+                    item.id, 1, "standing", "facing", start, start + timedelta(seconds=20), 20.0, 10.0, True
+                )
+            )
+    assert impressions(config.db_path) == 3
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None)
+    kiosk.start()
+    try:
+        assert kiosk.wait(120)
+    finally:
+        kiosk.close()
+    conn = sqlite3.connect(f"file:{config.db_path}?mode=ro", uri=True)
+    try:
+        oldest = conn.execute("SELECT min(start) FROM impressions").fetchone()[0]
+    finally:
+        conn.close()
+    assert datetime.fromisoformat(oldest) > datetime.now() - timedelta(days=30)
+    assert impressions(config.db_path) == 1 + kiosk.stats.impressions
