@@ -57,6 +57,7 @@ Physics, in the order light takes (details in the helper modules):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -107,6 +108,7 @@ from heatcast.sensor.sources import SourceSpec
 from heatcast.sensor.trace import Labels, TraceRecord, TraceWriter
 
 __all__ = [
+    "SIM_VERSION",
     "VISIBLE_PX",
     "Crowd",
     "Drift",
@@ -123,6 +125,22 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    """A short hash of the simulator's own source: changes whenever its output may."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("sim.py", "sim_body.py", "sim_render.py", "sim_scene.py"):
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
+    return digest.hexdigest()[:12]
+
+
+#: identifies what this simulator renders; key caches of simulated data on it
+SIM_VERSION = _version()
 
 #: a person counts as in view with at least this much of a pixel's area visible
 VISIBLE_PX = 0.5
@@ -540,7 +558,7 @@ def write_trace(
         "height_m": f"{room.height_m:.2f}",
         "tilt_deg": f"{room.tilt_deg:.1f}",
         "site": "simulator",
-        "source": f"heatcast sim seed={seed} trace={index}",
+        "source": f"heatcast sim seed={seed} trace={index} version={SIM_VERSION}",
         "note": scene.describe(),
     }
     part = out / f".part-{path.name}"
