@@ -357,7 +357,12 @@ class Kiosk:
         self.page: PageServer | None = None
         if config.page.enabled:
             port = config.page.port if page_port is None else page_port
-            self.page = PageServer(self.hub, config.page.host, port)
+            try:
+                self.page = PageServer(self.hub, config.page.host, port)
+            except BaseException:
+                if not self._tag_given:
+                    self.tag.close(timeout=1.0)
+                raise
         self._stop = threading.Event()
         self._done = threading.Event()
         self._wake = threading.Event()
@@ -383,7 +388,11 @@ class Kiosk:
     def start(self) -> None:
         """Open the source (a bad one is an error now, not a retry loop), then start the threads."""
         if self._source is None:
-            self._source = self._source_factory()
+            try:
+                self._source = self._source_factory()
+            except BaseException:
+                self.close(timeout=2.0)
+                raise
         self._open_catalogue()
         if self.page:
             self.page.start()
