@@ -364,7 +364,8 @@ class CrowdRunner:
         c = self.crowd
         w = np.asarray(c.group_weights, dtype=float)
         size = int(self.rng.choice(len(w), p=w / w.sum())) + 1
-        present = sum(1 for v in self.visits if v.start <= t <= v.end)
+        # everyone not yet gone, including group members still a step behind
+        present = sum(1 for v in self.visits if v.end >= t)
         size = min(size, c.max_people - present)
         if size <= 0:
             return
@@ -524,12 +525,20 @@ class CrowdRunner:
         return x, front, toward_screen(x, front) + math.pi + float(self.rng.normal(0.0, 0.3))
 
     def _group_spots(self, size: int) -> list[tuple[float, float]]:
-        spots: list[tuple[float, float]] = []
+        """Where a group stands: together, each 0.6..1.2 m from someone already placed."""
+        near, far = self._depth_range()
+        spots = [self._spot()]
         tries = 0
         while len(spots) < size:
-            x, y = self._spot()
             tries += 1
-            if tries > 200 or all(math.hypot(x - a, y - b) > 0.6 for a, b in spots):
+            ax, ay = spots[int(self.rng.integers(len(spots)))]
+            angle = float(self.rng.uniform(0, 2 * math.pi))
+            r = float(self.rng.uniform(0.6, 1.2))
+            x, y = ax + r * math.cos(angle), ay + r * math.sin(angle)
+            y = min(max(y, near), far)
+            width = self._half_width(y) * 1.1
+            x = min(max(x, -width), width)
+            if tries > 200 or all(math.hypot(x - a, y - b) > 0.55 for a, b in spots):
                 spots.append((x, y))
         return spots
 
