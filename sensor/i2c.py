@@ -27,6 +27,14 @@ As gpiozero has pin factories, heatcast has an I2C *bus factory*: a callable
    GPIO library and no board detection, so it works the same on a Raspberry Pi
    4 and 5 (and any Linux board with i2c-dev).
 
+Orientation
+-----------
+Frames come in the sensor's register order: row 0 is T01..T08, column 0 is
+T01. Which way that faces depends on how the board is mounted; run
+``heatcast view``, raise a hand at the top of the scene, and add ``rotate=``
+and ``mirror=1`` to the source string until it shows at the top, on the
+correct side.
+
 Faults
 ------
 I2C errors (errno 5 EIO, 121 EREMOTEIO, or any ``OSError``) are retried with
@@ -43,6 +51,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +117,10 @@ def linux_bus_factory(bus: int) -> Any:
     from adafruit_extended_bus import ExtendedI2C
 
     try:
-        return ExtendedI2C(bus)
+        with warnings.catch_warnings():
+            # Blinka warns that Linux ignores the bus frequency; it is set in config.txt instead.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return ExtendedI2C(bus)
     except (OSError, RuntimeError, ValueError) as exc:
         raise SensorError(f"cannot open {device}: {exc}") from exc
 
@@ -359,11 +371,12 @@ class AMG88xxSource:
                 self.stats.errors += 1
                 self.stats.last_error = str(exc)
                 now = self.clock()
+                # A noisy bus fails now and then for days: one line per LOG_EVERY_S, with the tally.
                 if now - logged_at >= LOG_EVERY_S:
                     logged_at = now
                     log.warning(
-                        "AMG88xx at %#04x on /dev/i2c-%d: %s (failure %d, retrying)",
-                        self.address, self.bus_number, exc, failures,
+                        "AMG88xx at %#04x on /dev/i2c-%d: %s (%d I2C errors so far, retrying)",
+                        self.address, self.bus_number, exc, self.stats.errors,
                     )  # fmt: skip
                 if self._answered:
                     # It answered its probe: it is back, so retry soon rather than after the
@@ -375,10 +388,9 @@ class AMG88xxSource:
                 self.sleep(min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1)))
                 due = self.clock()
                 continue
-            if failures:
-                log.info("AMG88xx at %#04x: reading again", self.address)
-                failures = 0
-                logged_at = -float("inf")
+            if failures >= REINIT_AFTER:
+                log.warning("AMG88xx at %#04x is answering again", self.address)
+            failures = 0
             glitches = 0
             same = same + 1 if block == previous else 0
             previous = block

@@ -365,3 +365,26 @@ def test_errors_are_heatcast_errors_and_builtin():
     clock = FakeClock()
     with pytest.raises(OSError):
         AMG88xxSource(FakeI2CBus({}), clock=clock, sleep=clock.sleep)
+
+
+def test_env_factory_fake_with_a_heatcast_source_as_scene(monkeypatch):
+    monkeypatch.setenv(i2c.ENV_FACTORY, "fake:sim:?seed=2&speed=0")
+    previous = set_bus_factory(None)
+    try:
+        source = open_source("i2c://1/0x69")
+        frames = list(itertools.islice(source, 3))
+        source.close()
+    finally:
+        set_bus_factory(previous)
+    assert [f.seq for f in frames] == [0, 1, 2]
+    assert all(f.thermistor is not None and 0 < float(f.pixels.mean()) < 40 for f in frames)
+
+
+def test_a_noisy_bus_logs_a_line_per_30_seconds_not_per_error(clock, caplog):
+    bus = FakeI2CBus.with_amg8833(clock=clock, error_rate=0.1, seed=21)
+    source = AMG88xxSource(bus, clock=clock, sleep=clock.sleep)
+    with caplog.at_level("WARNING", logger="heatcast.sensor.i2c"):
+        list(itertools.islice(source, 600))  # a simulated minute
+    assert source.stats.errors > 30
+    assert 1 <= len(caplog.records) <= 3
+    assert "I2C errors so far" in caplog.records[0].getMessage()
