@@ -85,8 +85,27 @@ class Scale:
             self.high = hi if math.isnan(self.high) else self.high + SCALE_EASING * (hi - self.high)
 
 
+def health(frames: Any) -> str:
+    """A source's own fault tally, if it keeps one (I2C errors, serial bytes dropped)."""
+    stats = getattr(frames, "stats", None)
+    if stats is None:
+        return ""
+    if hasattr(stats, "errors"):
+        return f"  I2C errors {stats.errors}, re-inits {stats.reinits}, stuck resets {stats.stuck_resets}"
+    if hasattr(stats, "dropped_bytes"):
+        return f"  dropped {stats.dropped_bytes} bytes, {stats.dropped_frames} bad frames"
+    return ""
+
+
 def render(
-    frame: Frame, scale: Scale, *, fps: float | None, source: str, values: bool, colour: bool = True
+    frame: Frame,
+    scale: Scale,
+    *,
+    fps: float | None,
+    source: str,
+    values: bool,
+    colour: bool = True,
+    status: str = "",
 ) -> list[str]:
     """The lines that draw one frame: a status line, the 8x8 cells, the scale bar."""
     pixels = frame.pixels
@@ -95,7 +114,7 @@ def render(
     lines = [
         f"{source}  frame {frame.seq}  t {frame.t:.1f} s  {rate} fps  thermistor {thermistor}",
         f"min {float(pixels.min()):.2f} C  max {float(pixels.max()):.2f} C  "
-        f"mean {float(pixels.mean()):.2f} C",
+        f"mean {float(pixels.mean()):.2f} C{status}",
     ]
     for row in pixels:
         for line in range(CELL_HEIGHT):
@@ -194,7 +213,13 @@ def view(
         for frame in _frames(frames, limit):
             scale.update(frame.pixels)
             lines = render(
-                frame, scale, fps=rate.tick(time.monotonic()), source=source, values=values, colour=colour
+                frame,
+                scale,
+                fps=rate.tick(time.monotonic()),
+                source=source,
+                values=values,
+                colour=colour,
+                status=health(frames),
             )
             # On a terminal, redraw in place; into a file or pipe, one frame after another.
             stream.write(("\x1b[H" if live else "") + "\n".join(lines) + "\n" + ("" if live else "\n"))

@@ -88,6 +88,7 @@ OPEN_TRIES = 5
 FIRST_BACKOFF_S = 0.01
 MAX_BACKOFF_S = 1.0
 THERMISTOR_EVERY_S = 1.0
+SETTLE_S = 0.1
 #: Errors are logged at most this often while a fault lasts.
 LOG_EVERY_S = 30.0
 
@@ -287,6 +288,8 @@ class AMG88xxSource:
         self._retry(lambda: self._set_average(driver, self.average))
         self._driver = driver
         self._thermistor_due = -float("inf")
+        # The datasheet's start-up wait: the first frame after a reset is not yet valid.
+        self.sleep(SETTLE_S)
 
     def _retry(self, step: Callable[[], T], tries: int = INIT_TRIES) -> T:
         for attempt in range(tries - 1):

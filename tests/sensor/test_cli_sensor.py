@@ -31,6 +31,7 @@ def test_view_draws_frames_with_colours_scale_rate_and_thermistor(fake_i2c):
     out = result.output
     assert out.count("frame ") == 3 and "frame 2" in out
     assert "thermistor 24.00 C" in out
+    assert "I2C errors 0, re-inits 0, stuck resets 0" in out  # the installer sees bus trouble
     assert re.search(r"\d+\.\d fps", out)  # measured from the second frame on
     colours = [int(c) for c in CELL.findall(out)]
     assert colours and set(colours) <= set(PALETTE)
