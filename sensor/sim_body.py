@@ -91,8 +91,13 @@ def random_appearance(rng: np.random.Generator, child: bool = False) -> Appearan
     adult = float(np.clip(rng.normal(1.72, 0.09), 1.5, 1.95))
     height = float(rng.uniform(1.0, 1.4)) if child else adult
     face = float(rng.uniform(32.5, 35.0))
-    bald = rng.random() < 0.08
-    hair = face - (float(rng.uniform(0.3, 1.2)) if bald else float(rng.uniform(1.5, 5.0)))
+    u = rng.random()
+    if u < 0.08:  # bald: the crown is nearly skin
+        hair = face - float(rng.uniform(0.3, 1.2))
+    elif u < 0.16:  # a hat or hood: well insulated
+        hair = face - float(rng.uniform(5.0, 9.0))
+    else:
+        hair = face - float(rng.uniform(1.5, 5.0))
     coat = rng.random() < 0.25
     k_top = float(rng.uniform(0.2, 0.38)) if coat else float(rng.uniform(0.4, 0.8))
     return Appearance(
