@@ -203,7 +203,11 @@ def view(
     stream = sys.stdout
     live = stream.isatty()
     colour = _use_colour(no_colour)
-    frames = open_source(source)
+    try:
+        frames = open_source(source)
+    except KeyboardInterrupt:  # Ctrl-C while a sensor is being found
+        click.echo("0 frames", err=True)
+        return
     rate = Rate()
     shown = 0
     started = time.monotonic()

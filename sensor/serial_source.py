@@ -40,7 +40,20 @@ Formats (``format=``)
     The CRC is what lets the decoder resynchronise after garbage without ever
     passing on a corrupted frame. An AMG88xx's 12-bit pixel registers are
     already in 0.25 C units: a sketch copies the 128-byte block (sign-extended)
-    and appends the thermistor and the CRC.
+    and appends the thermistor and the CRC, for instance (Arduino)::
+
+        uint16_t crc16(const uint8_t *p, size_t n) {   // CRC-16/CCITT-FALSE
+          uint16_t crc = 0xFFFF;
+          while (n--) { crc ^= (uint16_t)*p++ << 8;
+            for (int b = 0; b < 8; b++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1; }
+          return crc;
+        }
+        uint8_t frame[134] = {0x55, 0xAA};
+        // frame[2..129]: the 64 pixel words, low byte first, sign-extended from 12 bits
+        // frame[130..131]: thermistor in 1/16 C, or 0x00 0x80 for none
+        uint16_t crc = crc16(frame + 2, 130);
+        frame[132] = crc & 0xFF; frame[133] = crc >> 8;
+        Serial.write(frame, sizeof frame);
 ``binary-plain``
     The bare minimum: 0x55 0xAA + 64 int16 LE pixels in 0.25 C units (130
     bytes), no thermistor, no check. Resynchronisation relies on the sync
