@@ -223,11 +223,15 @@ class FakeAMG8833:
             return default_scene, None
         if callable(scene):
             return scene, None
-        if isinstance(scene, np.ndarray | Frame) or (
-            isinstance(scene, list | tuple) and np.asarray(scene, dtype=object).size == PIXELS
-        ):
-            fixed = scene if isinstance(scene, Frame) else np.asarray(scene, dtype=np.float64)
-            return (lambda _t: fixed), None
+        if isinstance(scene, Frame):
+            return (lambda _t: scene), None
+        if isinstance(scene, np.ndarray | list | tuple):
+            try:
+                fixed = np.asarray(scene, dtype=np.float64)
+            except (TypeError, ValueError):  # a list of frames, say
+                fixed = None
+            if fixed is not None and fixed.size == PIXELS:
+                return (lambda _t: fixed), None
         return None, iter(scene)
 
     def _next_scene(self) -> tuple[npt.NDArray[np.float64], float]:
