@@ -96,7 +96,7 @@ def serial_decode_fps(fmt: str, frames: int = 2000) -> float:
     parts = []
     for i in range(frames):
         pixels = np.round(rng.normal(23, 2, 64) * 4) / 4
-        parts.append(encode_binary(pixels, 24.0) if fmt == "binary" else encode_text(pixels, 24.0))
+        parts.append(encode_binary(pixels, 24.0) if fmt == "binary-crc" else encode_text(pixels, 24.0))
         if i % 20 == 0:
             parts.append(rng.integers(0, 256, 40, dtype=np.uint8).tobytes() + b"\n")
     data = b"".join(parts)
@@ -118,7 +118,7 @@ def run(frames: int = FRAMES) -> dict[str, Any]:
             result[f"{name}_{key}"] = statistics.median(values)
     for key in ("transactions", "bytes", "bus_ms_100k", "pixel_transactions", "cpu_us"):
         result[f"driver_vs_heatcast_{key}"] = result[f"driver_{key}"] / result[f"heatcast_{key}"]
-    for fmt in ("binary", "text"):
+    for fmt in ("binary-crc", "text"):
         result[f"serial_{fmt}_decode_fps"] = statistics.median(serial_decode_fps(fmt) for _ in range(REPEATS))
     return result
 

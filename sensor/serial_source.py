@@ -26,7 +26,7 @@ Formats (``format=``)
     eight ``v, `` values + ``]``, or the CircuitPython example's eight
     bracketed rows (``['28.5', ...]``) followed by a blank line. A line such as
     ``Thermistor Temperature = 26.50 *C`` sets the next frame's thermistor.
-``binary``
+``binary-crc``
     heatcast's checked binary frame, 134 bytes::
 
         offset  size  content
@@ -54,14 +54,16 @@ Formats (``format=``)
         uint16_t crc = crc16(frame + 2, 130);
         frame[132] = crc & 0xFF; frame[133] = crc >> 8;
         Serial.write(frame, sizeof frame);
-``binary-plain``
-    The bare minimum: 0x55 0xAA + 64 int16 LE pixels in 0.25 C units (130
-    bytes), no thermistor, no check. Resynchronisation relies on the sync
-    bytes and the values' range, so corrupted frames can slip through; prefer
-    ``binary``.
+``binary``
+    The common microcontroller framing: 0x55 0xAA + 64 int16 little-endian
+    pixels in 0.25 C units (130 bytes), no thermistor, no check.
+    Resynchronisation relies on the sync bytes and the values' range, so a
+    corrupted frame can slip through; a sketch that can add four bytes should
+    send ``binary-crc``.
 ``auto`` (default)
     Runs the text, Adafruit and checked binary decoders side by side and keeps
-    the first one that yields a good frame.
+    the first one that yields a good frame. Plain ``binary`` has no check that
+    could tell it from line noise, so it must be asked for by name.
 
 :class:`FrameDecoder` does the decoding with no I/O at all (``feed(bytes) ->
 list of frames``), so it can be fuzzed: it never raises on any input, skips
@@ -89,7 +91,7 @@ from heatcast.sensor.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "text", "adafruit", "binary", "binary-plain")
+FORMATS = ("auto", "text", "adafruit", "binary-crc", "binary")
 SYNC = b"\x55\xaa"
 BINARY_FRAME_LEN = 2 + 2 * PIXELS + 2 + 2
 PLAIN_FRAME_LEN = 2 + 2 * PIXELS
@@ -374,7 +376,7 @@ class FrameDecoder:
             self._candidates = {
                 "text": TextDecoder(),
                 "adafruit": AdafruitDecoder(),
-                "binary": BinaryDecoder(checked=True),
+                "binary-crc": BinaryDecoder(checked=True),
             }
         else:
             self._candidates = {format: self._make(format)}
@@ -386,7 +388,7 @@ class FrameDecoder:
             return TextDecoder()
         if format == "adafruit":
             return AdafruitDecoder()
-        return BinaryDecoder(checked=format == "binary")
+        return BinaryDecoder(checked=format == "binary-crc")
 
     @property
     def stats(self) -> DecoderStats:

@@ -39,15 +39,15 @@ def encoded(fmt: str, pixels: np.ndarray, thermistor: float | None) -> bytes:
         return encode_adafruit(pixels)
     if fmt == "circuitpython":
         return encode_adafruit(pixels, style="circuitpython")
-    return encode_binary(pixels, thermistor, checked=fmt == "binary")
+    return encode_binary(pixels, thermistor, checked=fmt == "binary-crc")
 
 
 DECODER_FORMAT = {"circuitpython": "adafruit"}
-FORMATS = ["text", "adafruit", "circuitpython", "binary", "binary-plain"]
+FORMATS = ["text", "adafruit", "circuitpython", "binary-crc", "binary"]
 
 
 def expected_thermistor(fmt: str, thermistor: float) -> float | None:
-    return thermistor if fmt in ("text", "binary") else None
+    return thermistor if fmt in ("text", "binary-crc") else None
 
 
 def feed_in_chunks(decoder: FrameDecoder, data: bytes, size: int) -> list[Decoded]:
@@ -75,7 +75,7 @@ def test_each_format_round_trips_in_any_chunking(fmt, chunk):
     assert decoder.stats.frames == 3 and decoder.stats.dropped_frames == 0
 
 
-@pytest.mark.parametrize("fmt", ["text", "adafruit", "circuitpython", "binary"])
+@pytest.mark.parametrize("fmt", ["text", "adafruit", "circuitpython", "binary-crc"])
 def test_auto_detects_the_format(fmt):
     decoder = FrameDecoder("auto")
     out = decoder.feed(b"AMG88xx test\r\nboot ok\n" + encoded(fmt, grid(1, 0.5), 20.0) * 2)
@@ -129,14 +129,14 @@ def test_binary_crc_rejects_any_flipped_byte_and_resyncs():
     for position in range(2, len(frame)):
         damaged = bytearray(frame)
         damaged[position] ^= 0x10
-        decoder = FrameDecoder("binary")
+        decoder = FrameDecoder("binary-crc")
         out = decoder.feed(bytes(damaged) + frame)
         assert len(out) == 1 and out[0].thermistor == 23.0, position
         assert decoder.stats.dropped_frames >= 1
 
 
 def test_binary_without_thermistor():
-    (frame,) = FrameDecoder("binary").feed(encode_binary(grid(7), None))
+    (frame,) = FrameDecoder("binary-crc").feed(encode_binary(grid(7), None))
     assert frame.thermistor is None
 
 
@@ -213,7 +213,7 @@ def test_any_bytes_never_raise_and_yield_only_sane_frames(data, fmt):
 @fuzz
 @given(
     seed=st.integers(0, 1000),
-    fmt=st.sampled_from(["text", "adafruit", "circuitpython", "binary"]),
+    fmt=st.sampled_from(["text", "adafruit", "circuitpython", "binary-crc"]),
     garbage=st.lists(st.tuples(st.integers(0, 10**6), poison_chunks), max_size=6),
     cuts=st.lists(st.integers(0, 10**6), max_size=8),
     auto=st.booleans(),
@@ -257,14 +257,14 @@ def test_text_garbage_lines_between_frames_lose_nothing(seed, fmt, lines, cuts):
     auto=st.booleans(),
 )
 def test_binary_garbage_between_frames_loses_nothing(seed, garbage, cuts, auto):
-    frames = sent_frames("binary", 4, seed)
+    frames = sent_frames("binary-crc", 4, seed)
     parts = [garbage[0]]
     for (pixels, thermistor), chunk in zip(frames, garbage[1:], strict=True):
         parts += [encode_binary(pixels, thermistor), chunk]
-    decoder = FrameDecoder("auto" if auto else "binary")
+    decoder = FrameDecoder("auto" if auto else "binary-crc")
     out = chunked(decoder, b"".join(parts), cuts)
     assert len(out) == len(frames)
-    assert_subsequence(out, frames, "binary")
+    assert_subsequence(out, frames, "binary-crc")
 
 
 @fuzz
@@ -273,13 +273,13 @@ def test_binary_garbage_between_frames_loses_nothing(seed, garbage, cuts, auto):
     garbage=st.lists(st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=40)), max_size=5),
 )
 def test_binary_random_bytes_inside_frames(seed, garbage):
-    frames = sent_frames("binary", 4, seed)
+    frames = sent_frames("binary-crc", 4, seed)
     data = bytearray(b"".join(encode_binary(p, t) for p, t in frames))
     for position, chunk in garbage:
         at = position % (len(data) + 1)
         data[at:at] = chunk
-    out = FrameDecoder("binary").feed(bytes(data))
-    assert_subsequence(out, frames, "binary")
+    out = FrameDecoder("binary-crc").feed(bytes(data))
+    assert_subsequence(out, frames, "binary-crc")
 
 
 # -- the source, through pyserial ---------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_pty_binary_frames_with_garbage_between():
         os.close(slave)
     assert [float(f.thermistor or 0) for f in frames] == [22.0, 23.0, 24.0, 25.0, 26.0]
     assert all(np.array_equal(f.pixels, p.astype(np.float32)) for f, p in zip(frames, sent, strict=True))
-    assert source.stats.format == "binary"
+    assert source.stats.format == "binary-crc"
 
 
 def test_missing_port_is_one_source_error():
@@ -392,7 +392,7 @@ def test_socket_url_reads_frames_from_a_tcp_sender():
 
     thread = threading.Thread(target=sender)
     thread.start()
-    source = open_source(f"serial:socket://127.0.0.1:{port}?format=binary")
+    source = open_source(f"serial:socket://127.0.0.1:{port}?format=binary-crc")
     try:
         frames = list(itertools.islice(source, 3))
     finally:
@@ -411,7 +411,7 @@ def test_port_that_fails_mid_stream_is_reopened():
     second_master, second_slave = os.openpty()
     first_name, second_name = os.ttyname(first_slave), os.ttyname(second_slave)
     source = SerialSource(
-        open_port(first_name, 115200), name=first_name, format="binary",
+        open_port(first_name, 115200), name=first_name, format="binary-crc",
         reopen=lambda: open_port(second_name, 115200),
     )  # fmt: skip
     os.write(first_master, encode_binary(grid(70), 20.0))
