@@ -80,9 +80,6 @@ AX, AY = _sample_angles()
 #: ray directions in the camera frame, scaled so that the forward component is 1
 U = np.tan(AX)
 V = np.tan(AY) / np.cos(AX)
-#: one sample's width in (U, V) units, for the soft edge
-H = (PIXEL_RAD / SUPER) * (1.0 + U * U)
-UU, VV, UV = U * U, V * V, U * V
 
 
 def camera_basis(tilt_deg: float) -> F64:
@@ -164,7 +161,12 @@ def ray_boxes(origin: F64, rays: F64, boxes: list[Box]) -> tuple[F64, npt.NDArra
 
 # float32 for the per-sample work: it halves the memory traffic, and the conics
 # are normalised per part so that single precision is ample
-_UF, _VF, _HF = (a.ravel().astype(np.float32) for a in (U, V, H))
+_UF, _VF = (a.ravel().astype(np.float32) for a in (U, V))
+#: how the lens stretches a sample in U and in V, and a sample's area in (U, V)
+_SU = 1.0 / np.cos(AX) ** 2
+_SV = 1.0 / (np.cos(AY) ** 2 * np.cos(AX))
+_SUF, _SVF = (a.ravel().astype(np.float32) for a in (_SU, _SV))
+_AF = (_SU * _SV * (PIXEL_RAD / SUPER) ** 2).ravel().astype(np.float32)
 _INNER_2D = np.zeros((GRID, GRID))
 _INNER_2D[INNER, INNER] = 1.0
 _INNER_F = _INNER_2D.ravel()
@@ -210,8 +212,23 @@ def _conic_boxes(coef: F64) -> tuple[npt.NDArray[np.int64], ...]:
     c1 = np.where(full, GRID, np.where(seen, c1, 0))
     r0 = np.where(full, 0, np.where(seen, r0, 0))
     r1 = np.where(full, GRID, np.where(seen, r1, 0))
-    clip = (np.clip(x, 0, GRID).astype(np.int64) for x in (c0, c1, r0, r1))
-    return tuple(clip)
+    whole = seen & (c0 >= 0) & (r0 >= 0) & (c1 <= GRID) & (r1 <= GRID)
+    clip = tuple(np.clip(x, 0, GRID).astype(np.int64) for x in (c0, c1, r0, r1))
+    return (*clip, whole)
+
+
+def _conic_areas(coef: F64) -> F64:
+    """Area of each conic's inside in the (U, V) plane (ellipses only).
+
+    Q = x'Px + 2b'x + F with P negative definite: Q >= 0 is the ellipse
+    (x - x0)'(-P)(x - x0) <= k, k = F - b'P^-1 b, of area pi k / sqrt(det P).
+    """
+    qa, qb, qc, qd, qe, qf = coef.T
+    det = 4 * qa * qb - qc * qc
+    ok = det > 0
+    det = np.where(ok, det, 1.0)
+    k = qf - (qb * qd * qd - qc * qd * qe + qa * qe * qe) / det
+    return np.asarray(np.where(ok & (k > 0), 2 * np.pi * k / np.sqrt(det), 0.0), dtype=np.float64)
 
 
 def composite(
@@ -248,9 +265,9 @@ def composite(
         return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
     kept = np.nonzero(keep)[0]
     coef, depth = ellipsoid_conics(centers[kept], axes[kept], radii[kept])
-    c0, c1, r0, r1 = _conic_boxes(coef)
+    c0, c1, r0, r1, whole = _conic_boxes(coef)
     ok = (c1 > c0) & (r1 > r0)
-    kept, coef, depth = kept[ok], coef[ok], depth[ok]
+    kept, coef, depth, whole = kept[ok], coef[ok], depth[ok], whole[ok]
     c0, c1, r0, r1 = c0[ok], c1[ok], r0[ok], r1[ok]
     if len(kept) == 0:
         return color.reshape(n_frames, gg), cover.reshape(n_frames, gg), visible
@@ -275,8 +292,28 @@ def composite(
     sv = bv + qe
     q = u * su + v * sv + qf
     gv = sv + bv + qc * u
-    g = np.sqrt(gu * gu + gv * gv) * _HF[idx] + np.float32(1e-12)
-    alpha = np.clip(q / g + 0.5, 0.0, 1.0)
+    # signed distance to the silhouette (positive inside), solved exactly along
+    # the gradient: Q is quadratic, so Q(x + t n) = Q + |g| t + k t^2. The
+    # first-order Q / |g| alone overstates small, curved parts such as arms.
+    g2 = gu * gu + gv * gv + np.float32(1e-20)
+    g = np.sqrt(g2)
+    k4q = 4 * q * (qa * gu * gu + qc * gu * gv + qb * gv * gv) / g2
+    dist = 2 * q / (g + np.sqrt(np.maximum(g2 - k4q, 0)) + np.float32(1e-20))
+    # one sample's width across the edge, from the lens' stretch in U and V
+    su, sv = gu * _SUF[idx], gv * _SVF[idx]
+    width = np.sqrt((su * su + sv * sv) / g2) * np.float32(PIXEL_RAD / SUPER)
+    alpha = np.clip(dist / width + 0.5, 0.0, 1.0)
+    # a soft edge still overstates parts thinner than a sample (an arm far
+    # away): scale each wholly rendered part's edge so that its coverage adds
+    # up to its exact projected area (fully covered samples stay covered)
+    area = alpha * _AF[idx]
+    drawn = np.bincount(pid, area, minlength=p)
+    full = np.bincount(pid, np.where(alpha >= 1, area, 0), minlength=p)
+    exact = _conic_areas(coef)
+    edge = drawn - full
+    over = whole & (drawn > exact) & (exact > 0) & (edge > 0)
+    fix = np.where(over, np.clip((exact - full) / np.maximum(edge, 1e-30), 0.0, 1.0), 1.0)
+    alpha = np.where(alpha < 1, alpha * fix.astype(np.float32)[pid], alpha)
     alpha *= np.repeat(depth, n) < bg_depth[idx]
     nz = alpha > 0
     pid, idx, alpha = pid[nz], idx[nz], alpha[nz]

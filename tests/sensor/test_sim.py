@@ -111,8 +111,9 @@ def test_near_person_covers_many_pixels_far_person_few() -> None:
     assert 0.5 <= far_d.max() <= 5.0
 
 
-def _blob_extent(diff: np.ndarray, thresh: float) -> tuple[int, int]:
-    rows, cols = np.nonzero(diff > thresh)
+def _blob_extent(diff: np.ndarray, share: float = 0.35) -> tuple[int, int]:
+    """Rows and columns spanned by pixels warmer than ``share`` of the peak."""
+    rows, cols = np.nonzero(diff > share * diff.max())
     return rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
 
 
@@ -121,9 +122,9 @@ def test_standing_blob_is_tall_lying_blob_is_wide() -> None:
     empty = render(Scene(room=room, sensor=quiet_sensor()))
     stand = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 3.0, math.pi),)))
     lie = render(Scene(room=room, sensor=quiet_sensor(), visits=(still_person(0, 3.0, math.pi / 2, LYING),)))
-    h, w = _blob_extent(stand - empty, 1.0)
+    h, w = _blob_extent(stand - empty)
     assert h > w
-    h, w = _blob_extent(lie - empty, 1.0)
+    h, w = _blob_extent(lie - empty)
     assert w > h
 
 
@@ -136,7 +137,7 @@ def test_facing_head_is_warmer_than_away() -> None:
     away = render(
         Scene(room=room, sensor=sensor, visits=(still_person(x, 1.2, toward_screen(x, 1.2) + math.pi),))
     )
-    assert face[2:5].max() > away[2:5].max() + 1.0
+    assert face[2:5].max() > away[2:5].max() + 0.7
     # below the head, clothing looks the same from the front and the back
     assert abs(face[6:].max() - away[6:].max()) < 0.5
 
@@ -426,3 +427,76 @@ def test_a_table_hides_the_legs_of_someone_sitting_behind_it() -> None:
     assert seen[6:].max() > 0.8 and hidden[6:].max() < 0.3 * seen[6:].max()
     assert hidden[:5].max() > 1.5
     assert labels_at(Scene(room=cafe, sensor=quiet_sensor(), visits=sitter)).count == 1
+
+
+def _reference_render(scene: Scene, t: float, rays_per_px: int = 16) -> np.ndarray:
+    """Brute force: many hard rays per pixel, exact ray-ellipsoid hits, nearest wins."""
+    from heatcast.sensor.sim_body import Skeletons, bodies
+    from heatcast.sensor.sim_render import FIELD, MARGIN, PIXEL_RAD, blur_matrix, camera_basis, to_radiance
+
+    room = scene.room
+    sensor = np.array(room.sensor)
+    items = []
+    for v in scene.visits:
+        pose = v.pose(t)
+        if pose is not None:
+            items.append((v.appearance, pose, t - v.start))
+    body = bodies(items, np.full(len(items), room.ambient_c), sensor, Skeletons())
+    centers = body.centers.reshape(-1, 3)
+    axes = body.axes.reshape(-1, 3, 3)
+    radii = body.radii.reshape(-1, 3)
+    rad = to_radiance(body.temps.ravel())
+    n = FIELD * rays_per_px
+    idx = (np.arange(n) + 0.5) / rays_per_px - MARGIN - 4
+    ax = idx[None, :] * PIXEL_RAD
+    ay = -idx[:, None] * PIXEL_RAD
+    d_cam = np.stack(np.broadcast_arrays(np.sin(ax) * np.cos(ay), np.cos(ax) * np.cos(ay), np.sin(ay)), -1)
+    d = d_cam.reshape(-1, 3) @ camera_basis(room.tilt_deg)
+    best = np.full(len(d), np.inf)
+    value = np.full(len(d), float(to_radiance(room.ambient_c)))
+    for c, r_axes, r, q in zip(centers, axes, radii, rad, strict=True):
+        a_mat = r_axes @ np.diag(1 / r**2) @ r_axes.T
+        rel = c - sensor
+        qa = np.einsum("ni,ij,nj->n", d, a_mat, d)
+        qb = d @ (a_mat @ rel)
+        qc = rel @ a_mat @ rel - 1.0
+        disc = qb * qb - qa * qc
+        hit_t = (qb - np.sqrt(np.maximum(disc, 0))) / qa
+        hit = (disc >= 0) & (hit_t > 0) & (hit_t < best)
+        best = np.where(hit, hit_t, best)
+        value = np.where(hit, q, value)
+    per_px = value.reshape(FIELD, rays_per_px, FIELD, rays_per_px).mean(axis=(1, 3)).ravel()
+    r4 = blur_matrix(scene.sensor.psf_sigma_px) @ per_px
+    return np.asarray(300.0 * r4**0.25 - 273.15).reshape(8, 8)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_fast_renderer_matches_brute_force_ray_casting(case: int) -> None:
+    from heatcast.sensor.sim_scene import Script
+
+    rng = np.random.default_rng(case)
+    room = bare_room(height_m=float(rng.uniform(1.0, 2.4)), tilt_deg=float(rng.uniform(0, 30)))
+    visits = []
+    for i in range(3):
+        x, y = float(rng.uniform(-1.5, 1.5)), float(rng.uniform(1.0, 4.5))
+        s = Script(0.0, x, y, float(rng.uniform(-3, 3)))
+        if i == 1:
+            s.posture(SITTING, 1.0, seat_z=0.45)
+        if i == 2 and case % 2:
+            s.posture(LYING, 1.0, seat_z=0.0, roll=1.4)
+        s.walk(x + 1.0, y, 1.0).wait(5.0)
+        visits.append(s.build(Appearance(height_m=float(rng.uniform(1.5, 1.9)))))
+    scene = Scene(room=room, sensor=quiet_sensor(), visits=tuple(visits))
+    for t in (1.5, 2.3):
+        fast = render_at(scene, t)
+        ref = _reference_render(scene, t)
+        # within the sensor's own noise and 0.25 C step; the rest is where two soft
+        # edges cross (the compositing keeps one coverage number per ray sample)
+        assert np.abs(fast - ref).max() < 0.2, np.abs(fast - ref).max()
+        assert np.abs(fast - ref).mean() < 0.02
+
+
+def render_at(scene: Scene, t: float) -> np.ndarray:
+    sim = Simulator(1, 10.0, scene)
+    visits = [v for v in scene.visits if v.pose(t) is not None]
+    return sim.render(t, visits, scene.room.ambient_c)[0].reshape(8, 8)
