@@ -272,6 +272,8 @@ class Simulator:
             )
         if not (math.isfinite(speed) and speed >= 0):
             raise UsageError(f"speed={speed!r} is not valid; use 0 (as fast as possible) or more")
+        if int(seed) != seed or seed < 0:
+            raise UsageError(f"seed={seed!r} is not valid; use a whole number, 0 or more")
         self.seed = int(seed)
         self.fps = rate
         self.scene = scene if scene is not None else random_scene(np.random.default_rng([self.seed, 11]))
@@ -296,7 +298,7 @@ class Simulator:
         self._last: F64 | None = None
 
     # -- rendering -------------------------------------------------------------
-    def render(self, t: float, visits: list[Visit], board_c: float) -> tuple[F64, Labels]:
+    def render(self, t: float, visits: list[Visit]) -> tuple[F64, Labels]:
         """One frame's scene temperatures (64,) before the sensor's own errors, and labels."""
         temps, labels = self._render_batch([t], [visits])
         return temps[0], labels[0]

@@ -47,7 +47,7 @@ def render(scene: Scene) -> np.ndarray:
     """One noiseless frame of scene temperature, as the optics see it."""
     sim = Simulator(1, 10.0, scene)
     visits = [v for v in scene.visits if v.pose(0.0) is not None]
-    temps, _ = sim.render(0.0, visits, scene.room.ambient_c)
+    temps, _ = sim.render(0.0, visits)
     return temps.reshape(8, 8)
 
 
@@ -295,7 +295,7 @@ def test_realtime_pacing() -> None:
 def labels_at(scene: Scene, t: float = 0.0):
     sim = Simulator(1, 10.0, scene)
     visits = [v for v in scene.visits if v.pose(t) is not None]
-    return sim.render(t, visits, scene.room.ambient_c)[1]
+    return sim.render(t, visits)[1]
 
 
 def test_nearer_person_hides_one_behind() -> None:
@@ -384,12 +384,12 @@ def test_a_seat_stays_warm_after_the_sitter_leaves() -> None:
     room = bare_room(height_m=2.0, tilt_deg=25.0)
     scene = Scene(room=room, sensor=quiet_sensor(), visits=(visit,))
     sim = Simulator(1, 10.0, scene)
-    empty, _ = sim.render(0.0, [], 22.0)
+    empty, _ = sim.render(0.0, [])
     gone = visit.end + 5.0
-    warm, lab = sim.render(gone, [visit], 22.0)
+    warm, lab = sim.render(gone, [visit])
     assert lab.count == 0
     assert (warm - empty).max() > 0.5
-    cold, _ = sim.render(gone + 1800.0, [visit], 22.0)
+    cold, _ = sim.render(gone + 1800.0, [visit])
     assert (cold - empty).max() < 0.05
 
 
@@ -499,4 +499,4 @@ def test_fast_renderer_matches_brute_force_ray_casting(case: int) -> None:
 def render_at(scene: Scene, t: float) -> np.ndarray:
     sim = Simulator(1, 10.0, scene)
     visits = [v for v in scene.visits if v.pose(t) is not None]
-    return sim.render(t, visits, scene.room.ambient_c)[0].reshape(8, 8)
+    return sim.render(t, visits)[0].reshape(8, 8)
