@@ -47,10 +47,11 @@ Physics, in the order light takes (details in the helper modules):
   per-pixel pattern + temporal noise, rounded to the register's 0.25 C steps
   and clamped to -20..80 C (the AMG8833's 0..80 C object range, with room
   below 0 for a frosty window). The datasheet gives a noise-equivalent
-  temperature difference of about 0.05 C at 1 fps, where the sensor averages
-  its ten 10 fps frames; so the temporal noise here scales as sqrt(fps / 10),
-  0.12..0.2 C RMS at 10 fps, and a 1 fps frame is the radiance average of four
-  moments across its second (people moving blur). The thermistor is the board:
+  temperature difference of about 0.05 C at 1 fps; we take that to come from
+  averaging ten 10 fps readings (the simplest account of the sqrt(10) gap to
+  the ~0.16 C usually quoted at 10 fps), so temporal noise here scales as
+  sqrt(fps / 10), 0.1..0.25 C RMS at 10 fps across sensors, and a 1 fps frame
+  is the radiance average of four moments across its second (movers blur). The thermistor is the board:
   ambient through a 10-minute lag plus 1..6 C of self-heating (an ESP32
   board runs hot), building up after power-on in some scenes; 0.0625 C steps.
 """

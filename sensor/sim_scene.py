@@ -137,7 +137,7 @@ class SensorModel:
     moving_average: bool = False
 
     def noise_at(self, fps: float) -> float:
-        """At 1 fps the sensor averages ten internal frames: noise / sqrt(10)."""
+        """Temporal noise at ``fps``: at 1 fps, / sqrt(10) (as ten frames averaged; see sim.py)."""
         return self.noise_c * math.sqrt(min(max(fps, 0.1), 10.0) / 10.0)
 
 
