@@ -433,6 +433,10 @@ class CrowdRunner:
         dwell = self._dwell()
         leave_side = side if self.rng.random() < 0.4 else -side
         spots = self._group_spots(size)
+        # some groups that stop talk among themselves rather than watch the screen
+        talking = size > 1 and kind == "stop" and self.rng.random() < 0.3
+        mid_x = sum(x for x, _ in spots) / size
+        mid_y = sum(y for _, y in spots) / size
         for i in range(size):
             delay = i * float(self.rng.uniform(0.6, 1.6))
             a = self._appearance()
@@ -470,6 +474,8 @@ class CrowdRunner:
             else:
                 x, yy = spots[i]
                 yaw = self._stop_yaw(x, yy)
+                if talking:
+                    yaw = heading(x, yy, mid_x, mid_y) + float(self.rng.normal(0.0, 0.3))
                 at_table = self._table_seat() if kind == "sit" else None
                 if at_table is not None:
                     x, yy, yaw = at_table
