@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 #: The short soak in the test command: about a minute of this machine's time.
-DEFAULT_SOAK_FRAMES = 200_000
+DEFAULT_SOAK_FRAMES = 300_000
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
