@@ -707,9 +707,9 @@ def random_scene(rng: np.random.Generator, **overrides: Any) -> Scene:
     ``noise_c=0.2``), and ``no_things=True`` / ``no_drift=True`` give a bare
     room or constant air. An unknown key is a :class:`UsageError`.
 
-    Left alone, a 90 s stretch of 120 scenes labels about 30% of frames empty,
-    26% one person, 22% two, 12% three and 11% four or more; the primary person
-    stands 59%, sits 26%, lies 15%; faces 43%, side 37%, away 20%. To lean a
+    Left alone, a 90 s stretch of 120 scenes labels about 31% of frames empty,
+    26% one person, 22% two, 10% three and 11% four or more; the primary person
+    stands 59%, sits 26%, lies 15%; faces 41%, side 37%, away 22%. To lean a
     training set another way, override the crowd, e.g. ``p_face=0.3`` (fewer
     facing), ``behaviours=`` weights in :data:`BEHAVIOURS` order, or
     ``group_weights=(0, 0, 1, 1)`` (groups of three and four).
