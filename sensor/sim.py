@@ -336,17 +336,18 @@ class Simulator:
             if items:
                 body = bodies(items, np.asarray(airs)[fr], self._sensor_pos, self._skeletons)
                 k = body.temps.shape[1]
-                centers, axes = body.centers.reshape(m * k, 3), body.axes.reshape(m * k, 3, 3)
-                radii, temps = body.radii.reshape(m * k, 3), body.temps.ravel()
+                has = body.present.ravel()
+                centers, axes = body.centers.reshape(m * k, 3)[has], body.axes.reshape(m * k, 3, 3)[has]
+                radii, temps = body.radii.reshape(m * k, 3)[has], body.temps.ravel()[has]
+                owner = np.repeat(np.arange(m), k)[has]
             else:
-                k = 0
                 centers, axes, radii, temps = (
                     np.empty((0, 3)),
                     np.empty((0, 3, 3)),
                     np.empty((0, 3)),
                     np.empty(0),
                 )
-            owner = np.repeat(np.arange(m), k)
+                owner = np.empty(0, dtype=np.int64)
             frames = fr[owner]
             if warm:
                 # warm patches are drawn like body parts but belong to nobody

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from heatcast.sensor.sim_render import F64
 
@@ -31,11 +32,11 @@ POSTURE_NAMES = ("standing", "sitting", "lying")
 
 # joints
 (HEAD_LO, HEAD_HI, NECK, WAIST, PELVIS, SH_L, SH_R, EL_L, EL_R, WR_L, WR_R, HA_L, HA_R,
- HIP_L, HIP_R, KN_L, KN_R, AN_L, AN_R) = range(19)  # fmt: skip
-N_JOINTS = 19
+ HIP_L, HIP_R, KN_L, KN_R, AN_L, AN_R, BAG_LO, BAG_HI) = range(21)  # fmt: skip
+N_JOINTS = 21
 
 # part kinds (for temperatures)
-K_HEAD, K_TOP, K_UPPER_ARM, K_FOREARM, K_HAND, K_THIGH, K_SHIN = range(7)
+K_HEAD, K_TOP, K_UPPER_ARM, K_FOREARM, K_HAND, K_THIGH, K_SHIN, K_BAG = range(8)
 
 # segments: joint a, joint b, lateral radius, front radius, end padding, kind
 # (radii and padding for a 1.75 m person of average build; lateral scales by build)
@@ -53,6 +54,7 @@ _SEGMENTS = (
     (HIP_R, KN_R, 0.078, 0.085, 0.03, K_THIGH),
     (KN_L, AN_L, 0.056, 0.062, 0.05, K_SHIN),
     (KN_R, AN_R, 0.056, 0.062, 0.05, K_SHIN),
+    (BAG_LO, BAG_HI, 0.15, 0.075, 0.03, K_BAG),  # a backpack, for those who carry one
 )
 SEG_A = np.array([s[0] for s in _SEGMENTS])
 SEG_B = np.array([s[1] for s in _SEGMENTS])
@@ -61,8 +63,7 @@ SEG_PAD = np.array([s[4] for s in _SEGMENTS])
 SEG_KIND = np.array([s[5] for s in _SEGMENTS])
 SEG_LATERAL_SCALES = np.array([s[5] in (K_TOP, K_THIGH) for s in _SEGMENTS])
 N_PARTS = len(_SEGMENTS)
-#: which side each joint is on (-1 left, +1 right, 0 middle), for the gait
-_LEFT = np.array([SH_L, EL_L, WR_L, HA_L, HIP_L, KN_L, AN_L])
+BAG_PART = N_PARTS - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class Appearance:
     cold_start: float = 0.0
     #: what the arms do while standing still: 0 at the sides, 1 crossed, 2 a phone, 3 hands in pockets
     arms: int = 0
+    #: a backpack: a cool slab on the back, seen when the person turns away
+    backpack: bool = False
 
 
 def random_appearance(rng: np.random.Generator, child: bool = False) -> Appearance:
@@ -115,6 +118,7 @@ def random_appearance(rng: np.random.Generator, child: bool = False) -> Appearan
         leg_skin_c=float(rng.uniform(29.5, 32.0)),
         cold_start=float(rng.uniform(0.3, 0.8)) if rng.random() < 0.2 else 0.0,
         arms=int(rng.choice(4, p=[0.55, 0.15, 0.2, 0.1])),
+        backpack=bool(rng.random() < 0.15),
     )
 
 
@@ -138,6 +142,8 @@ def _standing(h: float, w: float) -> F64:
         j[hip] = (side * 0.09 * s * w, 0, 0.5 * h)
         j[kn] = (side * 0.095 * s * w, 0.01 * s, 0.285 * h)
         j[an] = (side * 0.09 * s * w, 0, 0.04 * h)
+    j[BAG_LO] = (0, -0.19 * s, 0.6 * h)
+    j[BAG_HI] = (0, -0.19 * s, 0.77 * h)
     return j
 
 
@@ -161,6 +167,8 @@ def _sitting(h: float, w: float, seat_z: float) -> F64:
         HA_R,
         HIP_L,
         HIP_R,
+        BAG_LO,
+        BAG_HI,
     ]
     j[upper, 2] += hip_z - 0.5 * h
     j[upper, 1] -= 0.04 * s  # a slight recline
@@ -284,6 +292,7 @@ class Bodies:
     radii: F64
     temps: F64
     front: F64
+    present: npt.NDArray[np.bool_]  # (M, K): parts this person has (a backpack or not)
 
 
 def _rot_x(rel: F64, psi: F64) -> F64:
@@ -381,7 +390,9 @@ def bodies(
     radii[..., 1] = SEG_RADII[:, 1] * scale
     radii[..., 2] = 0.5 * length + SEG_PAD * scale
     temps = _temperatures(people, p, centers[:, 0], front, ambient_c, sensor)
-    return Bodies(centers, axes, radii, temps[:, SEG_KIND], front)
+    present = np.ones((m, N_PARTS), dtype=bool)
+    present[:, BAG_PART] = [a.backpack for a, _, _ in people]
+    return Bodies(centers, axes, radii, temps[:, SEG_KIND], front, present)
 
 
 def _temperatures(
@@ -398,10 +409,12 @@ def _temperatures(
     # the visible share of the head that is face: a hemisphere of skin turned
     # towards (1) or away (0) from the sensor; the crown, seen from above, is hair
     face_share = p[:, 11] * 0.5 * (1.0 + facing) * (1.0 - 0.6 * from_above)
-    kinds = np.empty((m, 7))
+    kinds = np.empty((m, 8))
     kinds[:, K_HEAD] = p[:, 12] + face_share * (p[:, 13] - p[:, 12])
     kinds[:, K_TOP] = top
     kinds[:, K_THIGH] = legs
+    # a backpack's outside: barely warmer than the room
+    kinds[:, K_BAG] = amb + 0.12 * (34.0 - amb)
     for i, (a, _, _) in enumerate(people):
         t = top[i]
         kinds[i, K_UPPER_ARM] = 0.5 * (t + a.arm_skin_c) if a.bare_forearms else t

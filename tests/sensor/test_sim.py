@@ -442,10 +442,11 @@ def _reference_render(scene: Scene, t: float, rays_per_px: int = 16) -> np.ndarr
         if pose is not None:
             items.append((v.appearance, pose, t - v.start))
     body = bodies(items, np.full(len(items), room.ambient_c), sensor, Skeletons())
-    centers = body.centers.reshape(-1, 3)
-    axes = body.axes.reshape(-1, 3, 3)
-    radii = body.radii.reshape(-1, 3)
-    rad = to_radiance(body.temps.ravel())
+    has = body.present.ravel()
+    centers = body.centers.reshape(-1, 3)[has]
+    axes = body.axes.reshape(-1, 3, 3)[has]
+    radii = body.radii.reshape(-1, 3)[has]
+    rad = to_radiance(body.temps.ravel()[has])
     n = FIELD * rays_per_px
     idx = (np.arange(n) + 0.5) / rays_per_px - MARGIN - 4
     ax = idx[None, :] * PIXEL_RAD
@@ -485,7 +486,7 @@ def test_fast_renderer_matches_brute_force_ray_casting(case: int) -> None:
         if i == 2 and case % 2:
             s.posture(LYING, 1.0, seat_z=0.0, roll=1.4)
         s.walk(x + 1.0, y, 1.0).wait(5.0)
-        visits.append(s.build(Appearance(height_m=float(rng.uniform(1.5, 1.9)))))
+        visits.append(s.build(Appearance(height_m=float(rng.uniform(1.5, 1.9)), backpack=i == 0)))
     scene = Scene(room=room, sensor=quiet_sensor(), visits=tuple(visits))
     for t in (1.5, 2.3):
         fast = render_at(scene, t)
@@ -500,3 +501,19 @@ def render_at(scene: Scene, t: float) -> np.ndarray:
     sim = Simulator(1, 10.0, scene)
     visits = [v for v in scene.visits if v.pose(t) is not None]
     return sim.render(t, visits)[0].reshape(8, 8)
+
+
+def test_a_backpack_cools_the_back_but_not_the_front() -> None:
+    room = bare_room(height_m=1.4)
+    x, y = 0.0, 1.5
+    face = toward_screen(x, y)
+
+    def body(yaw: float, backpack: bool) -> np.ndarray:
+        return render(
+            Scene(room=room, sensor=quiet_sensor(), visits=(still_person(x, y, yaw, backpack=backpack),))
+        )
+
+    back = body(face + math.pi, True) - body(face + math.pi, False)
+    front = body(face, True) - body(face, False)
+    assert back.min() < -1.0
+    assert np.abs(front).max() < 0.1
