@@ -38,6 +38,8 @@ def sim(out: Path, traces: int, seconds: float, seed: int, fps: float) -> None:
     air drift, sensor noise and a crowd of people coming and going, labelled
     with count, presence, posture and orientation frame by frame.
     """
+    # write_traces' work one trace at a time, so that the progress bar moves
+    from heatcast.sensor.sim import write_trace
 
     if traces < 1:
         raise UsageError(f"--traces {traces} is not valid; write at least 1 trace")
@@ -49,16 +51,7 @@ def sim(out: Path, traces: int, seconds: float, seed: int, fps: float) -> None:
         )
     if seed < 0:
         raise UsageError(f"--seed {seed} is not valid; use a whole number, 0 or more")
-    with click.progressbar(length=traces, label="simulating", file=None) as bar:
-        written = []
-        for i in range(traces):
-            written += write_traces_one(out, i + 1, seconds, seed, fps)
-            bar.update(1)
-    click.echo(f"wrote {len(written)} traces of {seconds:g} s at {fps:g} fps to {out}")
-
-
-def write_traces_one(out: Path, index: int, seconds: float, seed: int, fps: float) -> list[Path]:
-    """Trace number ``index`` of :func:`write_traces` (the CLI's progress unit)."""
-    from heatcast.sensor.sim import write_trace
-
-    return [write_trace(out, index, seconds, seed, fps)]
+    with click.progressbar(range(1, traces + 1), label="simulating") as bar:
+        for index in bar:
+            write_trace(out, index, seconds, seed, fps)
+    click.echo(f"wrote {traces} traces of {seconds:g} s at {fps:g} fps to {out}")
