@@ -351,9 +351,9 @@ class Kiosk:
             self.nfc_device = resolve_nfc_device(config)
             tag_service = make_tag_service(config, self.nfc_device)
         self.tag = tag_service
-        self.hub = PageHub(
-            nfc=self._tag_given or self.nfc_device is not None, retention_days=config.content.retention_days
-        )
+        #: a reader is in use (the given service may be a log-only one)
+        self.nfc_active = getattr(self.tag, "device", None) is not None
+        self.hub = PageHub(nfc=self.nfc_active, retention_days=config.content.retention_days)
         self.page: PageServer | None = None
         if config.page.enabled:
             port = config.page.port if page_port is None else page_port
@@ -700,6 +700,9 @@ class Kiosk:
         except Exception:
             return last
         summary = _tag_summary(state)
+        if self.nfc_active:
+            shown = self.current.url if self.current else None
+            self.hub.set_tag_ready(bool(shown) and summary[1] == shown and bool(summary[2]))
         if summary != last:
             self.hub.set_status(
                 tag_reader=summary[0], tag_url=summary[1], tag_verified=bool(summary[2]),

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -101,6 +102,9 @@ class PageHub:
         self._seq = 0
         self._item: Shown | None = None
         self._nfc = nfc
+        self._tag_ready: bool | None = None
+        #: tells a page that the kiosk restarted (its seq starts again from 0)
+        self.boot = secrets.token_hex(6)
         self._retention_days = retention_days
         self._changed = datetime.now().isoformat(timespec="seconds")
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -113,24 +117,42 @@ class PageHub:
         with self._lock:
             self._seq += 1
             self._item = item
+            self._tag_ready = None if self._tag_ready is None else False  # the tag has yet to follow
             self._changed = datetime.now().isoformat(timespec="seconds")
             seq = self._seq
             waiters = list(self._waiters)
             self.published += 1
+        self._wake(waiters)
+        return seq
+
+    def set_tag_ready(self, ready: bool | None) -> None:
+        """Whether the tag holds what the page shows (None: unknown); the page shows
+        the "tap here" prompt only while it does, so no phone is sent to the old video."""
+        with self._lock:
+            if ready == self._tag_ready:
+                return
+            self._tag_ready = ready
+            self._seq += 1
+            waiters = list(self._waiters)
+        self._wake(waiters)
+
+    @staticmethod
+    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
         for loop, event in waiters:
             try:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:
                 pass  # that stream's loop is gone; it unsubscribes itself
-        return seq
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             item = self._item
             return {
                 "seq": self._seq,
+                "boot": self.boot,
                 "item": item.to_json() if item else None,
                 "nfc": self._nfc,
+                "tag_ready": self._tag_ready,
                 "changed": self._changed,
                 "privacy": PRIVACY_NOTICE.format(days=self._retention_days),
             }
@@ -172,11 +194,7 @@ class PageHub:
         with self._lock:
             self._closed = True
             waiters = list(self._waiters)
-        for loop, event in waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass
+        self._wake(waiters)
 
     @property
     def closed(self) -> bool:

@@ -7,13 +7,17 @@ const $ = (id) => document.getElementById(id);
 
 function apply(state) {
   if (!state || typeof state.seq !== "number") return;
-  // Events can overtake a slow /state response: never go back in time.
-  if (state.seq < Number(document.body.dataset.seq)) return;
+  // Events can overtake a slow /state response: never go back in time, unless the
+  // kiosk restarted (a new boot id), when its sequence numbers start again.
+  const sameBoot = state.boot === document.body.dataset.boot;
+  if (sameBoot && state.seq < Number(document.body.dataset.seq)) return;
+  document.body.dataset.boot = state.boot;
   document.body.dataset.seq = String(state.seq);
   const item = state.item;
   const video = $("video");
   $("privacy").textContent = state.privacy || "";
-  $("tap").hidden = !(item && state.nfc);
+  // "Tap here" only while the tag holds this very link (tag_ready null: not known, trust it).
+  $("tap").hidden = !(item && state.nfc && state.tag_ready !== false);
   if (!item) {
     document.body.dataset.url = "";
     video.hidden = true;

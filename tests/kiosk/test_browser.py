@@ -41,9 +41,14 @@ def test_page_shows_switches_and_reconnects(browser):
         wait_for(lambda: browser.execute_script("return document.getElementById('qr').naturalWidth") > 0)
         wait_for(lambda: browser.find_element("tag name", "body").get_attribute("data-connected") == "1")
 
+        hub.set_tag_ready(True)
         hub.publish(B)
         wait_for(lambda: "bbbbbbbbbbb" in iframe_src(browser), timeout=10)
         assert browser.find_element("id", "title").text == "Second video"
+        # until the tag holds the new link, no "tap here" (a phone would get the old video)
+        assert not browser.find_element("id", "tap").is_displayed()
+        hub.set_tag_ready(True)
+        wait_for(lambda: browser.find_element("id", "tap").is_displayed(), timeout=10)
         assert browser.find_element("tag name", "body").get_attribute("data-url") == B.url
 
         # the server goes away and comes back with news: the page reconnects and re-syncs
@@ -51,8 +56,7 @@ def test_page_shows_switches_and_reconnects(browser):
         server.stop()
         wait_for(lambda: browser.find_element("tag name", "body").get_attribute("data-connected") == "0")
         hub2 = PageHub(nfc=False, retention_days=7)
-        hub2.publish(C)
-        hub2.publish(C)  # seq 2: the page must not ignore it as "older" than B's
+        hub2.publish(C)  # seq 1 of a new boot: the page must not ignore it as "older" than B's
         server = PageServer(hub2, "127.0.0.1", port)
         server.start()
         wait_for(lambda: "ccccccccccc" in iframe_src(browser), timeout=30)

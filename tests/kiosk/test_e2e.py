@@ -87,6 +87,12 @@ def test_page_and_tag_follow_the_audience(tmp_path, demo_trace, browser, running
                 if page_url() != url:
                     continue  # the audience moved on before the tag was rewritten (rate limit)
                 raise
+            if page_url() == url:  # and the page invites a tap once the tag holds its link
+
+                def tap_shown(u: str = url) -> bool:
+                    return browser.find_element("id", "tap").is_displayed() or page_url() != u
+
+                wait_for(tap_shown, timeout=10)
             agreed.append(url)
         assert len(agreed) >= 2, (agreed, kiosk.lines, health())
         assert health()["tag_protected"] is True

@@ -75,6 +75,21 @@ def test_state_and_page(server):
         assert httpx.get(server.url + "static/" + name).status_code == 200
 
 
+def test_tap_prompt_follows_the_tag(server):
+    hub = server.hub
+    hub.publish(A)
+    assert hub.snapshot()["tag_ready"] is None  # nobody said: the page trusts the tag
+    seq = hub.seq
+    hub.set_tag_ready(True)
+    assert hub.snapshot()["tag_ready"] is True and hub.seq == seq + 1
+    hub.set_tag_ready(True)
+    assert hub.seq == seq + 1  # no change, no event
+    hub.publish(B)
+    assert hub.snapshot()["tag_ready"] is False  # the tag still holds A's link
+    hub.set_tag_ready(True)
+    assert httpx.get(server.url + "state").json()["tag_ready"] is True
+
+
 def test_qr_code_holds_the_url():
     svg = qr_svg("https://youtu.be/aaaaaaaaaaa")
     assert svg.startswith("<svg") and "path" in svg
