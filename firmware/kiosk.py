@@ -416,6 +416,14 @@ class Kiosk:
         """Wait until asked to stop or the frame source ended; True if so."""
         return self._stop.wait(timeout)
 
+    def drain(self, timeout: float | None = None) -> bool:
+        """Once stopping, wait for the worker to finish what the sensor handed it; True if done."""
+        if not self._stop.is_set():
+            return False
+        if self._worker.is_alive():
+            self._worker.join(timeout)
+        return not self._worker.is_alive()
+
     def healthy(self) -> bool:
         alive = self._sensor.is_alive() and self._worker.is_alive()
         return alive and (self.page is None or self.page.alive)

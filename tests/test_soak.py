@@ -128,9 +128,8 @@ def test_soak(
             samples.append((kiosk.stats.frames, rss_mb()))
         samples.append((kiosk.stats.frames, rss_mb()))
         # let the worker, the tag and the stream catch up with the last choice
+        assert kiosk.drain(30)
         deadline = time.monotonic() + 30
-        while kiosk._pending and time.monotonic() < deadline:
-            time.sleep(0.05)
         final = kiosk.hub.current_url()
         while time.monotonic() < deadline and (seen["last"] is None or final not in seen["last"]):
             time.sleep(0.05)
