@@ -6,8 +6,10 @@ The model sees each frame minus this background, so the background must
   minutes is not absorbed (foreground pixels only follow the room's global
   drift, plus a half-hour leak so that a warm thing left behind fades out);
 * follow slow ambient drift over hours (empty pixels track the frame with a
-  20 s time constant; the global drift term comes from the empty pixels, or
+  6 s time constant; the global drift term comes from the empty pixels, or
   from the thermistor when people fill the view);
+* follow things that warm up slowly (a heater or a screen switching on, sun
+  on a wall): only what rises quickly becomes foreground;
 * keep static warm objects present from the start (radiators, screens, lamps):
   the background starts as the first frame;
 * recover from a cold start with people in view: where a pixel falls clearly
@@ -36,10 +38,19 @@ F64 = npt.NDArray[np.float64]
 BLOCK = 8
 #: A block mean this far above the background is foreground (C).
 FOREGROUND_C = 0.5
+#: ... if it rose at least this much since the previous block (C); slower
+#: warming is followed as background.
+JUMP_C = 0.4
+#: When no foreground pixel has changed by STEADY_C between blocks for STEADY_S
+#: seconds, the foreground is a thing, not a person, and fades into the
+#: background over TAU_STALE_S.
+STEADY_C = 0.3
+STEADY_S = 90.0
+TAU_STALE_S = 30.0
 #: ... and this far below it means something warm has left (C).
 COLD_C = 0.5
 #: Time constants (s): empty pixels, pixels that turned colder, foreground pixels.
-TAU_EMPTY_S = 20.0
+TAU_EMPTY_S = 6.0
 TAU_COLD_S = 2.0
 TAU_FOREGROUND_S = 1800.0
 #: Fewer empty pixels than this and the thermistor gives the global drift.
@@ -48,6 +59,11 @@ MIN_EMPTY_PIXELS = 6
 MAX_GAP_S = 600.0
 #: The ambient is this order statistic of the background's 64 pixels (the median).
 AMBIENT_RANK = 32
+#: A pixel never seen to change since the cold start stops counting as
+#: possibly hiding a person over this time (s).
+TAU_HIDDEN_S = 180.0
+#: Nothing hotter than this (apparent C) is a person.
+HOT_C = 40.0
 #: The thermistor is smoothed first: some boards report whole degrees.
 TAU_THERMISTOR_S = 60.0
 
@@ -71,13 +87,26 @@ class Background:
         self._t_last = 0.0
         self._therm = math.nan
         self.updates = 0
+        self._t_start = 0.0
+        #: Pixels seen to be background: something warm left them, or they
+        #: turned colder. The rest may hide a person who was there from the start.
+        self.confirmed = np.zeros((ROWS, COLS), dtype=bool)
+        self._was_fore = np.zeros((ROWS, COLS), dtype=bool)
+        #: How likely each pixel still hides someone absorbed at the cold start:
+        #: unconfirmed pixels, fading as the watch goes on without a change.
+        self.hidden = np.zeros((ROWS, COLS), dtype=np.float32)
+        self._fore = np.zeros((ROWS, COLS), dtype=bool)
+        self._steady_s = np.zeros((ROWS, COLS), dtype=np.float32)
+        self._last_mean: F32 | None = None
 
     def _start(self, pixels: F32, t: float, thermistor: float) -> F32:
         bg = np.array(pixels, dtype=np.float32, copy=True)
         self.bg = bg
         self.ambient = float(np.partition(bg, AMBIENT_RANK, axis=None)[AMBIENT_RANK])
         self._t_last = t
+        self._t_start = t
         self._therm = thermistor
+        self.hidden = (bg <= HOT_C).astype(np.float32)
         return bg
 
     def start(self, pixels: F32, t: float, thermistor: float) -> F32:
@@ -105,22 +134,25 @@ class Background:
         self.learn(pixels, t, therm)
         return diff, ambient
 
-    def subtract_many(self, pixels: F32, t: F64, thermistor: F64) -> tuple[F32, F32]:
+    def subtract_many(self, pixels: F32, t: F64, thermistor: F64) -> tuple[F32, F32, F32]:
         """:meth:`subtract` for an (N, 8, 8) array; ``thermistor`` holds NaN where unknown.
 
-        Returns the (N, 8, 8) differences and the (N,) ambient of each frame.
+        Returns the (N, 8, 8) differences, the (N,) ambient and the (N, 8, 8)
+        :attr:`hidden` each frame was taken against.
         """
         n = len(pixels)
         out = np.empty((n, ROWS, COLS), dtype=np.float32)
         ambient = np.empty(n, dtype=np.float32)
+        hidden = np.empty((n, ROWS, COLS), dtype=np.float32)
         if n == 0:
-            return out, ambient
+            return out, ambient, hidden
         bg = self.start(pixels[0], float(t[0]), float(thermistor[0]))
         i = 0
         while i < n:
             j = min(n - i, BLOCK - self._filled)
             np.subtract(pixels[i : i + j], bg, out=out[i : i + j])
             ambient[i : i + j] = self.ambient
+            hidden[i : i + j] = self.hidden
             if j == BLOCK:
                 block = pixels[i : i + j]
                 self._filled = BLOCK
@@ -133,23 +165,36 @@ class Background:
                 self._update(block, float(t[i - 1]), float(thermistor[i - 1]))
                 assert self.bg is not None
                 bg = self.bg
-        return out, ambient
+        return out, ambient, hidden
 
     def _update(self, block: F32, t: float, thermistor: float) -> None:
         bg = self.bg
         assert bg is not None
         self._filled = 0
-        d = np.add.reduce(block, axis=0)
-        d *= np.float32(1.0 / BLOCK)
-        d -= bg
+        mean = np.add.reduce(block, axis=0)
+        mean *= np.float32(1.0 / BLOCK)
+        d = mean - bg
+        rise = d if self._last_mean is None else mean - self._last_mean
+        self._last_mean = mean
         dt = min(max(t - self._t_last, 0.0), MAX_GAP_S)
         self._t_last = t
         a_empty = -math.expm1(-dt / TAU_EMPTY_S)
         a_cold = -math.expm1(-dt / TAU_COLD_S)
         a_fore = -math.expm1(-dt / TAU_FOREGROUND_S)
-        fore = d > FOREGROUND_C
+        warm = d > FOREGROUND_C
         cold = d < -COLD_C
-        empty = ~(fore | cold)
+        # Foreground is what arrived quickly; a heater or a sunny patch warming
+        # slowly is followed as background instead of freezing in as "someone".
+        fore = warm & (self._fore | (rise > JUMP_C))
+        self._fore = fore
+        # People shift, turn and breathe; a lamp or a heater that came on stays
+        # put. While anything in the foreground moves, nothing in it is stale.
+        moving = bool(np.any(fore & (np.abs(rise) >= STEADY_C)))
+        self._steady_s = np.where(
+            fore, np.float32(0.0) if moving else self._steady_s + np.float32(dt), np.float32(0.0)
+        )
+        stale = self._steady_s > STEADY_S
+        empty = ~(warm | cold)
         therm_before = self._therm
         if math.isfinite(thermistor):
             if math.isfinite(therm_before):
@@ -164,7 +209,16 @@ class Background:
             drift = self._therm - therm_before
         else:
             drift = 0.0
-        rate = np.where(empty, np.float32(a_empty), np.where(cold, np.float32(a_cold), np.float32(a_fore)))
+        self.confirmed |= cold | (empty & self._was_fore)
+        self._was_fore = fore
+        watched = max(t - self._t_start, 0.0)
+        self.hidden = (~self.confirmed & (bg <= HOT_C)) * np.float32(math.exp(-watched / TAU_HIDDEN_S))
+        a_stale = -math.expm1(-dt / TAU_STALE_S)
+        rate = np.where(
+            fore,
+            np.where(stale, np.float32(a_stale), np.float32(a_fore)),
+            np.where(cold, np.float32(a_cold), np.float32(a_empty)),
+        )
         d *= rate
         if drift:
             d += fore * np.float32(drift)

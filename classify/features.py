@@ -1,13 +1,19 @@
 """What the model sees: a short window of background-subtracted frames.
 
-Each input is an (8, 8, 5) array, channels last:
+Each input is an (8, 8, 7) array, channels last:
 
 * ``diff@0``, ``diff@1``, ``diff@2``, ``diff@4`` — the frame minus the
   background now and 1, 2 and 4 frames ago: where people are, and how they move
   (people walking across are usually side-on);
 * ``warmth`` — the frame minus the room's ambient (the background's median):
   lets the model see a person who was already there when heatcast started and
-  so sits in the background.
+  so sits in the background;
+* ``relief`` — the frame minus its row's second-coolest pixel: the same, but
+  free of the room's vertical gradient (floor cool, ceiling warm), so that a
+  person standing in view since the start stands out as a warm column;
+* ``hidden`` — how likely each pixel still hides a person who was there at the
+  cold start (the background has never seen it change; fades over minutes):
+  tells a person standing still since the start from a warm object.
 
 All channels are in units of :data:`SCALE_C` degrees, and pixels hotter than
 anything a person can be (:data:`HOT_C`) are zeroed: a radiator or a kettle is
@@ -22,6 +28,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from heatcast.classify.background import HOT_C as HOT_C
 from heatcast.classify.background import Background
 from heatcast.sensor.frame import COLS, ROWS
 
@@ -29,15 +36,15 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 
 #: Bump when the input changes meaning; the model's sidecar must match.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
 LAGS = (0, 1, 2, 4)
-CHANNEL_NAMES = (*(f"diff@{lag}" for lag in LAGS), "warmth")
+CHANNEL_NAMES = (*(f"diff@{lag}" for lag in LAGS), "warmth", "relief", "hidden")
+#: The relief channel subtracts this order statistic of each row.
+ROW_RANK = 1
 CHANNELS = len(CHANNEL_NAMES)
 HISTORY = max(LAGS) + 1
 #: Degrees C per input unit.
 SCALE_C = 4.0
-#: Apparent temperatures above this are never a person.
-HOT_C = 40.0
 INPUT_SHAPE = (ROWS, COLS, CHANNELS)
 
 
@@ -69,10 +76,12 @@ class FeatureWindow:
         self.quant = quant
         if quant is None:
             self._mult = np.float32(1.0 / SCALE_C)
+            self._unit = np.float32(1.0)
             self._zero = np.float32(0.0)
             self._dtype: type[np.generic] = np.float32
         else:
             self._mult = np.float32(1.0 / (SCALE_C * quant[0]))
+            self._unit = np.float32(1.0 / quant[0])
             self._zero = np.float32(quant[1])
             self._dtype = np.int8
         self.reset()
@@ -81,9 +90,10 @@ class FeatureWindow:
         self.background.reset()
         # diff history, channels last; slot k holds the diff k frames ago.
         self._hist: npt.NDArray[np.generic] | None = None
-        self._base = np.zeros((ROWS, COLS, 2), dtype=np.float32)
-        self._new = np.zeros((ROWS, COLS, 2), dtype=np.float32)
+        self._base = np.zeros((ROWS, COLS, 3), dtype=np.float32)
+        self._new = np.zeros((ROWS, COLS, 3), dtype=np.float32)
         self._out = np.zeros(INPUT_SHAPE, dtype=self._dtype)
+        self._hidden = np.zeros((ROWS, COLS), dtype=self._dtype)
 
     def _finish(self, x: F32) -> npt.NDArray[np.generic]:
         """Scaled values -> this window's dtype (in place where it can)."""
@@ -107,9 +117,12 @@ class FeatureWindow:
         if bgm.bg is None:
             bgm.start(pixels, t, therm)
             self._rebase()
-        new = np.subtract(pixels[..., None], self._base, out=self._new)
+        base = self._base
+        base[..., 2] = np.partition(pixels, ROW_RANK, axis=1)[:, ROW_RANK : ROW_RANK + 1]
+        new = np.subtract(pixels[..., None], base, out=self._new)
         new *= ((pixels <= HOT_C) * self._mult)[..., None]
         q = self._finish(new)
+        hidden = self._hidden
         if bgm.learn(pixels, t, therm):
             self._rebase()
         hist = self._hist
@@ -121,7 +134,8 @@ class FeatureWindow:
         if out is None:
             out = self._out
         out[..., : len(LAGS)] = hist[..., LAGS]
-        out[..., -1] = q[..., 1]
+        out[..., len(LAGS) : -1] = q[..., 1:]
+        out[..., -1] = hidden
         return out
 
     def _rebase(self) -> None:
@@ -129,16 +143,19 @@ class FeatureWindow:
         assert bgm.bg is not None
         self._base[..., 0] = bgm.bg
         self._base[..., 1] = bgm.ambient
+        self._hidden = self._finish(bgm.hidden * self._unit)
 
     def many(self, pixels: F32, t: F64, thermistor: F64) -> npt.NDArray[np.generic]:
         """Inputs for (N, 8, 8) consecutive frames: an (N, 8, 8, C) array."""
         n = len(pixels)
         if n == 0:
             return np.zeros((0, *INPUT_SHAPE), dtype=self._dtype)
-        diff, ambient = self.background.subtract_many(pixels, t, thermistor)
-        new = np.empty((n, ROWS, COLS, 2), dtype=np.float32)
+        diff, ambient, hidden = self.background.subtract_many(pixels, t, thermistor)
+        new = np.empty((n, ROWS, COLS, 3), dtype=np.float32)
         new[..., 0] = diff
         np.subtract(pixels, ambient[:, None, None], out=new[..., 1])
+        rowlow = np.partition(pixels, ROW_RANK, axis=2)[:, :, ROW_RANK : ROW_RANK + 1]
+        np.subtract(pixels, rowlow, out=new[..., 2])
         new *= ((pixels <= HOT_C) * self._mult)[..., None]
         self._rebase()
         q = self._finish(new)
@@ -150,7 +167,8 @@ class FeatureWindow:
         out = np.empty((n, *INPUT_SHAPE), dtype=self._dtype)
         for k, lag in enumerate(LAGS):
             out[..., k] = full[HISTORY - 1 - lag : HISTORY - 1 - lag + n]
-        out[..., -1] = q[..., 1]
+        out[..., len(LAGS) : -1] = q[..., 1:]
+        out[..., -1] = self._finish(hidden * self._unit)
         self._hist = np.ascontiguousarray(np.moveaxis(full[-HISTORY:][::-1], 0, -1))
         return out
 

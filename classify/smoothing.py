@@ -23,8 +23,9 @@ from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 
 def _lead(ema: list[float], current: int, margin: float) -> int:
-    best = max(range(len(ema)), key=ema.__getitem__)
-    if current < 0 or (best != current and ema[best] > ema[current] + margin):
+    top = max(ema)
+    best = ema.index(top)
+    if current < 0 or (best != current and top > ema[current] + margin):
         return best
     return current
 
@@ -100,11 +101,11 @@ class Smoother:
             self._ema_orientation = list(orientation)
         else:
             a = self._a_count
-            self._ema_count = [e + a * (p - e) for e, p in zip(self._ema_count, people, strict=True)]
+            self._ema_count = [e + a * (p - e) for e, p in zip(self._ema_count, people, strict=False)]
             a = self._a_label
-            self._ema_posture = [e + a * (p - e) for e, p in zip(self._ema_posture, posture, strict=True)]
+            self._ema_posture = [e + a * (p - e) for e, p in zip(self._ema_posture, posture, strict=False)]
             self._ema_orientation = [
-                e + a * (p - e) for e, p in zip(self._ema_orientation, orientation, strict=True)
+                e + a * (p - e) for e, p in zip(self._ema_orientation, orientation, strict=False)
             ]
         self._count = _lead(self._ema_count, self._count, self.count_margin)
         self._posture = _lead(self._ema_posture, self._posture, self.label_margin)

@@ -77,11 +77,16 @@ class _Slow(Exception):
 
 
 class TraceArrays:
-    """Iterates a trace as :class:`Chunk` values of up to ``chunk`` frames."""
+    """Iterates a trace as :class:`Chunk` values of up to ``chunk`` frames.
 
-    def __init__(self, path: str | os.PathLike[str], chunk: int = 4096) -> None:
+    With ``labels=False`` the label columns are not parsed (all -1): replay
+    needs only the frames.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], chunk: int = 4096, labels: bool = True) -> None:
         self.path = Path(path)
         self.chunk = chunk
+        self.want_labels = labels
         with TraceReader(self.path) as head:
             self.meta = dict(head.meta)
             self.columns = head.columns
@@ -137,7 +142,7 @@ class TraceArrays:
         presence = np.full(n, -1, dtype=np.int32)
         posture = np.full(n, -1, dtype=np.int32)
         orientation = np.full(n, -1, dtype=np.int32)
-        if self._labels:
+        if self._labels and self.want_labels:
             rows = [line.rstrip("\r\n").split(",") for line in lines]
             try:
                 for name, i in self._labels.items():

@@ -82,8 +82,8 @@ class _ContentPicker:
         return self.url
 
 
-def _chunks(path: Path) -> Iterator[Chunk]:
-    yield from TraceArrays(path)
+def _chunks(path: Path, labels: bool = True) -> Iterator[Chunk]:
+    yield from TraceArrays(path, labels=labels)
 
 
 def replay_trace(
@@ -95,7 +95,7 @@ def replay_trace(
     frames = 0
     busy = 0.0
     last: tuple[object, ...] | None = None
-    for chunk in _chunks(path):
+    for chunk in _chunks(path, labels=False):
         started = time.perf_counter()
         audiences = runner.run(chunk.pixels, chunk.t, chunk.thermistor)
         busy += time.perf_counter() - started

@@ -169,16 +169,15 @@ def to_dataset(recs: Sequence[Recording], part: str = "all") -> Dataset:
     ys: dict[str, list[I32]] = {h: [] for h in HEADS}
     for r in recs:
         c = r.chunk
-        x = FeatureWindow().many(c.pixels, c.t, c.thermistor)
+        x: F32 = np.asarray(FeatureWindow().many(c.pixels, c.t, c.thermistor), dtype=np.float32)
         keep = np.ones(len(c), dtype=bool)
         if r.heldout is not None and part != "all":
             keep = r.heldout if part == "heldout" else ~r.heldout
-        xs.append(np.asarray(x, dtype=np.float32)[keep])
+        xs.append(x[keep])
         count = np.where(c.count >= 0, np.minimum(c.count, MAX_COUNT), -1)
-        ys["presence"].append(c.presence[keep])
-        ys["count"].append(count[keep].astype(np.int32))
-        ys["posture"].append(c.posture[keep])
-        ys["orientation"].append(c.orientation[keep])
+        for name, y in (("presence", c.presence), ("count", count), ("posture", c.posture),
+                        ("orientation", c.orientation)):  # fmt: skip
+            ys[name].append(y[keep].astype(np.int32))
     return Dataset(
         np.concatenate(xs) if xs else np.zeros((0, *features.INPUT_SHAPE), np.float32),
         {h: np.concatenate(v).astype(np.int32) if v else np.zeros(0, np.int32) for h, v in ys.items()},
@@ -225,11 +224,15 @@ def augment(x: F32, rng: np.random.Generator) -> F32:
     flip = rng.random(n) < 0.5
     x[flip] = x[flip][:, :, ::-1, :]
     gain = rng.uniform(0.65, 1.35, (n, 1, 1, 1)).astype(np.float32)
-    x *= gain
+    x[..., :-1] *= gain  # the last channel, hidden, is a likelihood, not a temperature
     d = len(features.LAGS)
-    x[..., :d] += rng.normal(0.0, 0.08 / features.SCALE_C, (n, 1, 1, 1)).astype(np.float32)
-    x[..., d:] += rng.normal(0.0, 0.6 / features.SCALE_C, (n, 1, 1, 1)).astype(np.float32)
-    x += rng.normal(0.0, 0.06 / features.SCALE_C, x.shape).astype(np.float32)
+    s = np.float32(1.0 / features.SCALE_C)
+    x[..., :d] += rng.normal(0.0, 0.08, (n, 1, 1, 1)).astype(np.float32) * s
+    # the room's own temperature is only roughly known ...
+    x[..., d] += rng.normal(0.0, 0.6, (n, 1, 1)).astype(np.float32) * s
+    # ... and every sensor has its own fixed pattern: no room is learned by heart
+    x[..., d : d + 2] += rng.normal(0.0, 0.3, (n, 8, 8, 1)).astype(np.float32) * s
+    x[..., :-1] += rng.normal(0.0, 0.06, (n, 8, 8, x.shape[-1] - 1)).astype(np.float32) * s
     return x
 
 
@@ -397,6 +400,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where simulated traces are cached",
     )
     ap.add_argument(
+        "--more-sim",
+        action="append",
+        default=[],
+        metavar="SEED:N:SECONDS",
+        help="another set of simulated training scenes (repeatable), e.g. 2:400:40",
+    )
+    ap.add_argument(
         "--force", action="store_true", help="replace the model at --out even if it scores better"
     )
     ap.add_argument("-q", "--quiet", action="store_true", help="less output")
@@ -432,6 +442,17 @@ def _main(args: argparse.Namespace) -> int:
         if args.synthetic_traces
         else []
     )
+    for spec in args.more_sim:
+        try:
+            s_seed, s_n, s_secs = spec.split(":")
+            more = (int(s_seed), int(s_n), float(s_secs))
+        except ValueError:
+            print(f"train_thermal: error: --more-sim {spec!r}: use SEED:N:SECONDS", file=sys.stderr)
+            return 2
+        if more[0] == seed + HELDOUT_SEED_OFFSET:
+            print("train_thermal: error: --more-sim may not use the held-out seed", file=sys.stderr)
+            return 2
+        sim_train += simulated(more[0], more[1], more[2], args.cache, args.jobs, f"training (seed {more[0]})")
     sim_held = (
         simulated(seed + HELDOUT_SEED_OFFSET, n_held, args.seconds, args.cache, args.jobs, "held-out")
         if args.synthetic_traces
@@ -498,6 +519,7 @@ def _main(args: argparse.Namespace) -> int:
                 "seed": seed,
                 "epochs": args.epochs,
                 "synthetic_traces": len(sim_train),
+                "synthetic_sets": [f"{seed}:{args.synthetic_traces}:{args.seconds:g}", *args.more_sim],
                 "synthetic_seconds_10fps": args.seconds,
                 "synthetic_share_1fps": SLOW_SHARE,
                 "labelled_traces": [

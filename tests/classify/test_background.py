@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from classify_helpers import noisy, room
 
-from heatcast.classify.background import BLOCK, Background
-from heatcast.classify.features import HOT_C, FeatureWindow
+from heatcast.classify.background import BLOCK, HOT_C, Background
+from heatcast.classify.features import FeatureWindow
 
 pytestmark = pytest.mark.tflite
 
@@ -44,13 +44,43 @@ def test_does_not_absorb_a_person_standing_still_for_minutes() -> None:
     feed(bg, empty, fps)
     person = base.copy()
     person[PERSON] += 5.0
-    still = [noisy(person, rng) for _ in range(int(5 * 60 * fps))]  # five minutes
+    # five minutes without taking a step; the head turns now and then (face, hair)
+    turned = person.copy()
+    turned[2, 3:5] -= 1.0
+    still = [noisy(turned if (i // 40) % 3 == 0 else person, rng) for i in range(int(5 * 60 * fps))]
     diff = feed(bg, still, fps, t0=30.0)
     assert diff[PERSON].mean() > 4.0
     # the rest of the room is still background
     outside = np.ones((8, 8), bool)
     outside[PERSON] = False
     assert np.abs(diff[outside]).mean() < 0.3
+
+
+def test_a_lamp_switched_on_fades_into_the_background() -> None:
+    rng = np.random.default_rng(9)
+    base = room(rng)
+    bg = Background()
+    feed(bg, [noisy(base, rng) for _ in range(300)], 10.0)
+    lit = base.copy()
+    lit[0:2, 6:8] += 6.0  # a lamp comes on at once: it looks like an arrival ...
+    diff = feed(bg, [noisy(lit, rng) for _ in range(300)], 10.0, t0=30.0)
+    assert diff[0:2, 6:8].mean() > 5.0
+    diff = feed(bg, [noisy(lit, rng) for _ in range(2400)], 10.0, t0=60.0)  # ... but never moves
+    assert np.abs(diff).max() < 0.8
+
+
+def test_a_heater_warming_up_slowly_is_followed() -> None:
+    rng = np.random.default_rng(10)
+    base = room(rng)
+    bg = Background()
+    feed(bg, [noisy(base, rng) for _ in range(300)], 10.0)
+    pics = []
+    for i in range(900):  # warms by 8 C over a minute, then stays
+        warm = base.copy()
+        warm[5:8, 0:2] += 8.0 * min(i / 600, 1.0)
+        pics.append(noisy(warm, rng))
+    diff = feed(bg, pics, 10.0, t0=30.0)
+    assert np.abs(diff).max() < 0.8
 
 
 def test_warm_objects_present_from_the_start_are_background() -> None:
@@ -108,9 +138,12 @@ def test_people_filling_the_view_use_the_thermistor_for_drift() -> None:
         assert bg.bg is not None
         before = bg.bg.copy()
         crowd = base + 4.0
+        shuffle = np.zeros((8, 8), np.float32)
+        shuffle[3:5, 3:5] = 0.8  # somebody in the crowd always shifts about
         for i in range(6000):  # ten minutes of a full view while the room warms by 1 C
             board = 25.0 + i / 6000 if thermistor else None
-            bg.subtract(noisy(crowd + i / 6000, rng), 8.0 + i / 10, board)
+            moving = shuffle * ((i // 20) % 2)
+            bg.subtract(noisy(crowd + moving + i / 6000, rng), 8.0 + i / 10, board)
         return float((bg.bg - before).mean())
 
     with_board, without = moved(True), moved(False)
@@ -131,9 +164,26 @@ def test_frame_by_frame_equals_arrays(splits: list[int]) -> None:
     parts = []
     start = 0
     for n in splits:
-        d, _ = other.subtract_many(pics[start : start + n], t[start : start + n], th[start : start + n])
+        d, _, _ = other.subtract_many(pics[start : start + n], t[start : start + n], th[start : start + n])
         parts.append(d)
         start += n
     assert np.array_equal(np.concatenate(parts), ref)
     assert one.bg is not None and other.bg is not None
     assert np.array_equal(one.bg, other.bg)
+
+
+def test_hidden_marks_what_the_cold_start_may_have_absorbed() -> None:
+    rng = np.random.default_rng(8)
+    base = room(rng)
+    person = base.copy()
+    person[PERSON] += 5.0
+    bg = Background()
+    feed(bg, [noisy(person, rng) for _ in range(100)], 10.0)  # someone there from the start
+    assert bg.hidden.min() > 0.9  # nothing confirmed yet: anywhere may hide a person
+    feed(bg, [noisy(base, rng) for _ in range(40)], 10.0, t0=10.0)  # they leave
+    assert (bg.hidden[PERSON] == 0).all()  # seen warm, then cooler: that was someone
+    outside = np.ones((8, 8), bool)
+    outside[PERSON] = False
+    assert bg.hidden[outside].min() > 0.9
+    feed(bg, [noisy(base, rng) for _ in range(600)], 1.0, t0=14.0)  # ten quiet minutes at 1 fps
+    assert bg.hidden.max() < 0.1  # nothing ever changed there: a static room, not a person

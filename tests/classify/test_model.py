@@ -1,0 +1,89 @@
+"""The TFLite runtime: loading the shipped model, clear errors, no TensorFlow on the runtime path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heatcast.classify import features
+from heatcast.classify.model import HEADS, LABELS, MAX_MODEL_BYTES, load_model
+from heatcast.errors import HeatcastError, ModelError
+
+pytestmark = pytest.mark.tflite
+
+
+def test_shipped_model_loads_with_four_int8_heads(shipped_model: Path) -> None:
+    m = load_model(shipped_model)
+    assert shipped_model.stat().st_size <= MAX_MODEL_BYTES
+    assert [h.name for h in m.heads] == list(HEADS)
+    assert [h.labels for h in m.heads] == [LABELS[h] for h in HEADS]
+    side = json.loads(shipped_model.with_suffix(".json").read_text())
+    assert side["input"]["feature_version"] == features.FEATURE_VERSION
+    assert side["heldout"]["simulated"]["report"]["labels"]["presence"]["accuracy"] > 0.8
+    q = np.zeros((3, *features.INPUT_SHAPE), dtype=np.int8)
+    probs = m.predict(q)
+    for h, p in zip(m.heads, probs, strict=True):
+        assert p.shape == (3, len(h.labels))
+        assert np.allclose(p.sum(axis=1), 1.0, atol=0.05)
+
+
+def test_missing_model_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.tflite"
+    with pytest.raises(ModelError, match=r"nope\.tflite") as info:
+        load_model(missing)
+    assert isinstance(info.value, HeatcastError)
+    assert "train_thermal" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, not a model", b"\x00" * 4 + b"TFL3" + b"\x00" * 40, bytes(range(256)) * 4],
+    ids=["empty", "text", "header-only", "noise"],
+)
+def test_corrupt_model_names_the_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(content)
+    with pytest.raises(ModelError, match=r"bad\.tflite"):
+        load_model(bad)
+
+
+def test_truncated_model_names_the_file(tmp_path: Path, shipped_model: Path) -> None:
+    bad = tmp_path / "cut.tflite"
+    bad.write_bytes(shipped_model.read_bytes()[:2000])
+    with pytest.raises(ModelError, match=r"cut\.tflite"):
+        load_model(bad)
+
+
+def test_sidecar_for_another_input_version_is_refused(tmp_path: Path, shipped_model: Path) -> None:
+    path = tmp_path / "m.tflite"
+    shutil.copy(shipped_model, path)
+    path.with_suffix(".json").write_text(json.dumps({"input": {"feature_version": 999}}))
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(path)
+    path.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ModelError, match=r"m\.json"):
+        load_model(path)
+
+
+def test_runtime_path_imports_neither_tensorflow_nor_sklearn(shipped_model: Path) -> None:
+    code = (
+        "import sys\n"
+        "from heatcast.classify.pipeline import Pipeline\n"
+        "from heatcast.classify.baseline import BaselinePipeline\n"
+        "import heatcast.classify.evaluate, heatcast.firmware.cli_classify\n"
+        "from heatcast.sensor.frame import Frame\n"
+        "import numpy as np\n"
+        "p = Pipeline()\n"
+        "a = p.update(Frame(np.full((8, 8), 22.0, np.float32), 25.0, 0.0, 0))\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'sklearn', 'keras'))\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout

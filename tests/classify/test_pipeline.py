@@ -1,0 +1,90 @@
+"""The whole pipeline on simulated scenes it never saw, and on real recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from classify_helpers import SHARED, simulate
+
+from heatcast.classify.audience import Audience
+from heatcast.classify.baseline import BaselinePipeline
+from heatcast.classify.evaluate import decisions_from, evaluate, score
+from heatcast.classify.pipeline import Pipeline
+from heatcast.classify.tracebatch import read_trace_arrays, records_to_chunk
+
+pytestmark = pytest.mark.tflite
+
+
+def test_frame_by_frame_equals_arrays(sim_traces: list[Path]) -> None:
+    chunk = read_trace_arrays(sim_traces[0])
+    from heatcast.sensor.trace import TraceReader
+
+    with TraceReader(sim_traces[0]) as r:
+        frames = [rec.frame for rec in r]
+    p = Pipeline()
+    one = [p.update(f) for f in frames]
+    p.reset()
+    half = len(chunk) // 3
+    many = p.run(chunk.pixels[:half], chunk.t[:half], chunk.thermistor[:half])
+    many += p.run(chunk.pixels[half:], chunk.t[half:], chunk.thermistor[half:])
+    assert len(one) == len(many) == len(frames)
+    assert all(isinstance(a, Audience) for a in one)
+    same = sum(a == b for a, b in zip(one, many, strict=True))
+    assert same == len(one)
+
+
+def test_reset_is_a_cold_start(sim_traces: list[Path]) -> None:
+    chunk = read_trace_arrays(sim_traces[1])
+    p = Pipeline()
+    first = p.run(chunk.pixels, chunk.t, chunk.thermistor)
+    p.reset()
+    assert p.run(chunk.pixels, chunk.t, chunk.thermistor) == first
+
+
+def test_beats_chance_and_the_baseline_on_unseen_scenes(sim_traces: list[Path]) -> None:
+    ours = evaluate(Pipeline(), sim_traces)
+    base = evaluate(BaselinePipeline(), sim_traces)
+    for label in ("presence", "count", "posture", "orientation"):
+        s = ours["labels"][label]
+        assert s["frames"] > 100
+        truth_counts = np.array(s["confusion"]).sum(axis=1)
+        if (truth_counts > 0).sum() > 1:
+            chance = truth_counts.max() / truth_counts.sum()  # always saying the commonest class
+            assert s["accuracy"] > chance, label
+        assert s["accuracy"] > base["labels"][label]["accuracy"], label
+        assert s["macro_f1"] > base["labels"][label]["macro_f1"], label
+    assert ours["labels"]["presence"]["accuracy"] > 0.95
+    assert ours["false_presence_rate"] < 0.05
+    assert ours["arrival_latency_frames"]["median"] <= 3
+
+
+def test_an_empty_room_with_warm_things_is_empty() -> None:
+    """A scene with radiators, screens and lamps but nobody: (almost) never anyone there."""
+    records = simulate(9090, 60.0, rate_per_min=0.001, initial_people=0)
+    chunk = records_to_chunk(records)
+    assert (chunk.count == 0).all()
+    audiences = Pipeline().run(chunk.pixels, chunk.t, chunk.thermistor)
+    false = sum(a.presence for a in audiences)
+    assert false <= len(audiences) * 0.01
+
+
+def test_real_recordings_beat_the_baseline_on_count_and_presence() -> None:
+    path = SHARED / "snapshots.csv"
+    chunk = read_trace_arrays(path)
+    ours = score(decisions_from(Pipeline().run(chunk.pixels, chunk.t, chunk.thermistor), chunk))
+    base = score(decisions_from(BaselinePipeline().run(chunk.pixels, chunk.t, chunk.thermistor), chunk))
+    for label in ("presence", "count"):
+        assert ours["labels"][label]["accuracy"] > base["labels"][label]["accuracy"], label
+        assert ours["labels"][label]["macro_f1"] > base["labels"][label]["macro_f1"], label
+
+
+def test_audiences_hold_nothing_but_the_profile(sim_traces: list[Path]) -> None:
+    chunk = read_trace_arrays(sim_traces[0])
+    for a in Pipeline().run(chunk.pixels[:200], chunk.t[:200], chunk.thermistor[:200]):
+        assert set(a.to_json()) == {
+            "t", "presence", "count", "posture", "orientation", "dwell_s", "facing_s", "confidence",
+        }  # fmt: skip
+        assert (a.posture is None) == (not a.presence)
+        assert 0.0 <= a.confidence <= 1.0

@@ -1,0 +1,63 @@
+"""A short training run: tiny data, one epoch; the model loads, beats chance, and is not replaced blindly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heatcast.classify.evaluate import evaluate
+from heatcast.classify.model import MAX_MODEL_BYTES, load_model
+from heatcast.classify.pipeline import Pipeline
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "train_thermal.py"
+
+
+def train(out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("tensorflow")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, str(TOOL), "--out", str(out), "--cache", str(cache), "--synthetic-traces", "6",
+           "--heldout-traces", "2", "--seconds", "40", "--epochs", "2", "--seed", "5", *extra]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
+    tmp_path: Path, sim_traces: list[Path]
+) -> None:
+    out = tmp_path / "tiny.tflite"
+    done = train(out, tmp_path / "cache", str(sim_traces[0]))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "held-out simulated" in done.stdout
+    assert out.stat().st_size <= MAX_MODEL_BYTES
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["labels"]["count"] == ["0", "1", "2", "3", "4+"]
+    assert side["training"]["synthetic_traces"] == 6
+    assert side["training"]["labelled_traces"][0]["frames"] == 900
+    assert len(side["training"]["sha256"]) == 64
+    assert side["input"]["quantization"]["scale"] > 0
+    assert (tmp_path / "tiny-confusion.png").read_bytes()[:4] == b"\x89PNG"
+    load_model(out)
+    report = evaluate(Pipeline(out), [sim_traces[1]])
+    s = report["labels"]["presence"]
+    truth = np.array(s["confusion"]).sum(axis=1)
+    assert s["accuracy"] > truth.max() / truth.sum()
+
+
+def test_a_better_model_is_kept_unless_forced(tmp_path: Path, shipped_model: Path) -> None:
+    out = tmp_path / "model.tflite"
+    shutil.copy(shipped_model, out)
+    shutil.copy(shipped_model.with_suffix(".json"), out.with_suffix(".json"))
+    before = out.read_bytes()
+    done = train(out, tmp_path / "cache")
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "--force" in done.stderr
+    assert out.read_bytes() == before
+    done = train(out, tmp_path / "cache", "--force")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.read_bytes() != before
