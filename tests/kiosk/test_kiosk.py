@@ -40,7 +40,9 @@ def impressions(db: Path) -> int:
 
 
 def test_replayed_audience_drives_page_tag_and_impressions(tmp_path, demo_trace):
-    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=0"}, page={"port": 8080})
+    # 20x real time: fast, yet decisions stay far enough apart for the worker to act on each
+    # (at speed=0 it would coalesce them, only ever acting on the latest).
+    config = make_config(tmp_path, sensor={"source": f"replay:{demo_trace}?speed=20"}, page={"port": 8080})
     tag, chip = fake_tag("kiosk-replay")
     lines: list[str] = []
     kiosk = Kiosk(config, tag_service=tag, page_port=0, report=lines.append, seed=1)
