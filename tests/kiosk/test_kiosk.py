@@ -344,3 +344,33 @@ def test_old_impressions_are_purged_at_start(tmp_path, demo_trace):
         conn.close()
     assert datetime.fromisoformat(oldest) > datetime.now() - timedelta(days=30)
     assert impressions(config.db_path) == 1 + kiosk.stats.impressions
+
+
+def test_kiosk_on_the_i2c_sensor_with_bus_errors(tmp_path):
+    """The default source, i2c://1/0x69, on the fake AMG8833 bus failing 10% of its transactions."""
+    from heatcast.sensor import i2c
+    from heatcast.sensor.fake_amg8833 import FakeI2CBus
+
+    buses: list[FakeI2CBus] = []
+
+    def factory(bus: int) -> FakeI2CBus:
+        buses.append(FakeI2CBus.with_amg8833(error_rate=0.1, seed=4))
+        return buses[-1]
+
+    previous = i2c.set_bus_factory(factory)
+    try:
+        config = make_config(tmp_path, page={"enabled": False})
+        assert config.sensor.source == "i2c://1/0x69?fps=10"
+        kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None)
+        kiosk.start()
+        try:
+            time.sleep(4.0)
+            assert not kiosk.wait(0)  # still running
+        finally:
+            kiosk.close()
+    finally:
+        i2c.set_bus_factory(previous)
+    assert 25 <= kiosk.stats.frames <= 45  # paced at 10 fps despite the errors
+    assert kiosk.stats.sensor_errors == 0 and kiosk.stats.pipeline_errors == 0  # retried below the kiosk
+    assert buses[0].counters.errors_injected > 0
+    assert kiosk.current is not None  # a choice was made and shown
