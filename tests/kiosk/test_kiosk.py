@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -374,3 +376,47 @@ def test_kiosk_on_the_i2c_sensor_with_bus_errors(tmp_path):
     assert kiosk.stats.sensor_errors == 0 and kiosk.stats.pipeline_errors == 0  # retried below the kiosk
     assert buses[0].counters.errors_injected > 0
     assert kiosk.current is not None  # a choice was made and shown
+
+
+FULL_DISK = r"""
+import os, resource, signal, sys, threading
+# A full disk for this process: writing past the limit fails (EFBIG) instead of killing it.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+threading.Timer(float(sys.argv[2]), lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+sys.argv = ["heatcast", *sys.argv[3:]]
+from heatcast.firmware.cli import main
+main()
+"""
+
+
+def test_disk_full_while_recording_impressions(tmp_path, demo_trace):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(bundled_catalogue_path(), data / "content.db")  # in place before the disk "fills"
+    config = write_config(
+        tmp_path,
+        sensor={"source": f"replay:{demo_trace}?speed=0&loop=1"},
+        nfc={"device": "off"},
+        page={"enabled": False},
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(48 * 1024), "8", "run", "--config", str(config)],
+        env=clean_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "impression not recorded" in errors[0] and "content.db" in errors[0], errors
+    # it kept choosing and showing content all along
+    changes = int(re.search(r"stopped after \d+ frames, (\d+) content changes", proc.stdout).group(1))  # type: ignore[union-attr]
+    assert changes >= 10, proc.stdout[-2000:]
+    # and the catalogue is intact
+    conn = sqlite3.connect(f"file:{data / 'content.db'}?mode=ro", uri=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
