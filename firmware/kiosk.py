@@ -696,6 +696,11 @@ class Kiosk:
         shown = Shown(item.id, item.title, item.url)
         if self.current is not None and shown == self.current:
             return
+        if trigger.reason == "engaged" and self.current is not None and item.targeting.min_dwell_s <= 0:
+            # Someone is watching: switch only to content made for engaged viewers, never
+            # away from what holds their attention to more of the same kind.
+            self.chooser.last_id = self.current.content_id
+            return
         self.current = shown
         self.stats.changes += 1
         self.hub.publish(shown)

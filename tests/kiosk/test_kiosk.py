@@ -420,3 +420,55 @@ def test_disk_full_while_recording_impressions(tmp_path, demo_trace):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def test_engaged_viewers_get_engaged_content_or_keep_watching(tmp_path):
+    from heatcast.classify.audience import Audience
+    from heatcast.firmware.catalogue import Catalogue, ContentItem, Targeting
+    from heatcast.firmware.kiosk import Trigger
+
+    db = tmp_path / "shop.db"
+    with Catalogue(db) as catalogue:
+        general = catalogue.add(
+            ContentItem(None, "General", "https://youtu.be/aaaaaaaaaaa", targeting=Targeting(1, 4))
+        )
+        other = catalogue.add(
+            ContentItem(None, "Other", "https://youtu.be/bbbbbbbbbbb", targeting=Targeting(1, 4))
+        )
+    config = make_config(
+        tmp_path, content={"db": str(db)}, page={"enabled": False}, sensor={"source": "sim:"}
+    )
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None, seed=1)
+    assert kiosk._open_catalogue()
+    try:
+        glance = Audience(10.0, True, 1, "standing", "facing", dwell_s=1.0, facing_s=1.0)
+        kiosk._choose(Trigger("arrived", glance))
+        first = kiosk.current
+        assert first is not None and first.content_id in (general.id, other.id)
+        watching = Audience(16.0, True, 1, "standing", "facing", dwell_s=7.0, facing_s=6.0)
+        # no content for engaged viewers: they keep watching what holds their attention
+        for _ in range(5):
+            kiosk._choose(Trigger("engaged", watching))
+            assert kiosk.current == first
+        with Catalogue(db) as catalogue:
+            engaged = catalogue.add(
+                ContentItem(
+                    None,
+                    "Stay and see",
+                    "https://youtu.be/ccccccccccc",
+                    targeting=Targeting(1, 4, min_dwell_s=5.0),
+                )
+            )
+        picked = set()
+        for _ in range(8):
+            kiosk.current = first
+            kiosk._choose(Trigger("engaged", watching))
+            assert kiosk.current is not None
+            picked.add(kiosk.current.content_id)
+        assert picked <= {engaged.id, first.content_id} and engaged.id in picked
+        # someone merely passing is never shown engaged-viewer content
+        for _ in range(8):
+            kiosk._choose(Trigger("changed", glance))
+            assert kiosk.current is not None and kiosk.current.content_id != engaged.id
+    finally:
+        kiosk.close()
