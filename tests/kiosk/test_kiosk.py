@@ -254,7 +254,7 @@ def test_demo_runs_on_a_fresh_machine(tmp_path, running):
     line = proc.expect("content  ", timeout=60)
     assert "https://youtu.be/" in line and "(start: nobody)" in line
     state = httpx.get(f"http://127.0.0.1:{port}/state").json()
-    assert "content  " in proc.expect(state["item"]["url"], timeout=10)  # the page shows a choice made
+    assert "content  " in proc.expect(state["item"]["url"], timeout=60)  # the page shows a choice made
     data = tmp_path / "home" / ".local" / "share" / "heatcast"
     assert (data / "content.db").exists()
     assert proc.stop() == 0
