@@ -58,7 +58,9 @@ SLOW_SHARE = 0.2
 #: A labelled trace's frames are split into blocks of this many frames; every
 #: fourth block is held out.
 SPLIT_BLOCK = 50
-LOSS_WEIGHTS = {"presence": 1.0, "count": 1.0, "posture": 0.6, "orientation": 0.6}
+#: Someone there since the cold start has shown once a pixel stood this far above the background (C).
+UNSEEN_C = 1.0
+LOSS_WEIGHTS = {"presence": 1.0, "count": 1.0, "posture": 0.8, "orientation": 1.0}
 
 
 @dataclass
@@ -173,15 +175,33 @@ def to_dataset(recs: Sequence[Recording], part: str = "all") -> Dataset:
         keep = np.ones(len(c), dtype=bool)
         if r.heldout is not None and part != "all":
             keep = r.heldout if part == "heldout" else ~r.heldout
+        unseen = unseen_at_start(c, x)
         xs.append(x[keep])
         count = np.where(c.count >= 0, np.minimum(c.count, MAX_COUNT), -1)
         for name, y in (("presence", c.presence), ("count", count), ("posture", c.posture),
                         ("orientation", c.orientation)):  # fmt: skip
-            ys[name].append(y[keep].astype(np.int32))
+            ys[name].append(np.where(unseen, -1, y)[keep].astype(np.int32))
     return Dataset(
         np.concatenate(xs) if xs else np.zeros((0, *features.INPUT_SHAPE), np.float32),
         {h: np.concatenate(v).astype(np.int32) if v else np.zeros(0, np.int32) for h, v in ys.items()},
     )
+
+
+def unseen_at_start(c: Chunk, x: F32) -> npt.NDArray[np.bool_]:
+    """Frames of people there since the cold start who never showed against the background.
+
+    Such a person looks just like a warm object that was there from the start,
+    which must count as background; these frames are left out (all heads)
+    rather than teach the model to see people in every warm thing.
+    """
+    run = 0
+    while run < len(c) and c.presence[run] == 1:
+        run += 1
+    out = np.zeros(len(c), dtype=bool)
+    if run:
+        shown = np.maximum.accumulate(x[:run, ..., 0].max(axis=(1, 2)) * features.SCALE_C >= UNSEEN_C)
+        out[:run] = ~shown
+    return out
 
 
 def data_hash(ds: Dataset) -> str:
@@ -400,6 +420,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where simulated traces are cached",
     )
     ap.add_argument(
+        "--trace-weight",
+        type=int,
+        default=20,
+        help="how many times each labelled trace frame counts against a simulated one (default 20)",
+    )
+    ap.add_argument(
         "--more-sim",
         action="append",
         default=[],
@@ -458,7 +484,15 @@ def _main(args: argparse.Namespace) -> int:
         if args.synthetic_traces
         else []
     )
-    train_ds = to_dataset([*sim_train, *user], part="train")
+    train_ds = to_dataset(sim_train, part="train")
+    if user:
+        # A few minutes recorded on site would drown among hours of simulation.
+        mine = to_dataset(user, part="train")
+        reps = max(1, args.trace_weight)
+        train_ds = Dataset(
+            np.concatenate([train_ds.x, *([mine.x] * reps)]),
+            {h: np.concatenate([train_ds.y[h], *([mine.y[h]] * reps)]) for h in HEADS},
+        )
     log.info(
         "training on %d frames (%d simulated traces, %d labelled traces)",
         len(train_ds),
@@ -526,6 +560,7 @@ def _main(args: argparse.Namespace) -> int:
                     {"path": r.name, "frames": len(r.chunk), "sha256": _file_hash(Path(r.name))} for r in user
                 ],
                 "frames": len(train_ds),
+                "trace_weight": args.trace_weight,
                 "classes": class_counts(train_ds),
                 "sha256": data_hash(all_ds),
                 "augmentation": ["mirror", "noise", "gain 0.65-1.35", "offset", "ambient shift"],

@@ -104,3 +104,17 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_replay_with_content_db_adds_the_chosen_url(sim_traces: list[Path]) -> None:
+    from heatcast.firmware.catalogue import bundled_catalogue_path
+
+    code, out, err = run(
+        "replay", str(sim_traces[0]), "--jsonl", "--content-db", str(bundled_catalogue_path())
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == len(labels_of(sim_traces[0]))
+    assert all(x["url"].startswith("https://") for x in lines)
+    code, _, err = run("replay", str(sim_traces[0]), "--content-db", "no-such.db")
+    assert code == 2 and "no-such.db" in err
