@@ -203,7 +203,7 @@ def test_sigterm_exits_0_and_talks_to_systemd(tmp_path, demo_trace, running):
             got.append(sock.recv(256).decode())
         except TimeoutError:
             pass
-    assert got[:1] == ["READY=1"] and "WATCHDOG=1" in got
+    assert got[:1] == ["READY=1"] and "WATCHDOG=1" in got, (got, proc.lines)
     assert httpx.get(f"http://127.0.0.1:{port}/state").json()["item"]["url"].startswith("https://")
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.stop(timeout=20) == 0, proc.lines
@@ -213,7 +213,7 @@ def test_sigterm_exits_0_and_talks_to_systemd(tmp_path, demo_trace, running):
             got.append(sock.recv(256).decode())
         except TimeoutError:
             break
-    assert "STOPPING=1" in got
+    assert "STOPPING=1" in got, (got, proc.lines)
     sock.close()
     # the last showing was recorded, the database closed cleanly (no WAL left behind)
     db = tmp_path / "data" / "content.db"
