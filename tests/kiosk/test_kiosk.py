@@ -195,24 +195,30 @@ def test_sigterm_exits_0_and_talks_to_systemd(tmp_path, demo_trace, running):
     env = clean_env(tmp_path, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="1000000")
     proc = Running([HEATCAST, "run", "--config", str(config)], env, tmp_path)
     running.append(proc)
-    proc.expect("content  ", timeout=60)
     got: list[str] = []
+    listening = threading.Event()
+
+    def listen() -> None:  # as systemd does: read every notification as it comes
+        while not listening.is_set():
+            try:
+                got.append(sock.recv(256).decode())
+            except TimeoutError:
+                pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    proc.expect("content  ", timeout=60)
     deadline = time.monotonic() + 20
     while "WATCHDOG=1" not in got and time.monotonic() < deadline:
-        try:
-            got.append(sock.recv(256).decode())
-        except TimeoutError:
-            pass
+        time.sleep(0.05)
     assert got[:1] == ["READY=1"] and "WATCHDOG=1" in got, (got, proc.lines)
     assert httpx.get(f"http://127.0.0.1:{port}/state").json()["item"]["url"].startswith("https://")
     proc.proc.send_signal(signal.SIGTERM)
     assert proc.stop(timeout=20) == 0, proc.lines
     assert any("stopped after" in line for line in proc.lines)
-    while True:
-        try:
-            got.append(sock.recv(256).decode())
-        except TimeoutError:
-            break
+    time.sleep(0.5)
+    listening.set()
+    listener.join(5)
     assert "STOPPING=1" in got, (got, proc.lines)
     sock.close()
     # the last showing was recorded, the database closed cleanly (no WAL left behind)
