@@ -7,7 +7,8 @@
   (``HEATCAST_BENCH_RSS_SECONDS`` changes the wait); baseline: a bare Python.
 * ``page_event_ms``: from ``PageHub.publish`` (the worker choosing) to the
   event arriving at a client of ``/events``, p50 and p99 (the page must update
-  within 300 ms).
+  within 300 ms); ``browser_update_ms``: the same to the page's DOM in headless
+  Chromium (polled through WebDriver: an upper bound).
 * ``loop_fps``: frames per second through the whole kiosk loop at full speed
   (replay, classifier, decider, catalogue, page), against the classifier alone
   on the same frames.
@@ -154,6 +155,61 @@ def page_event_latency(n: int = 200) -> dict[str, Any]:
     }
 
 
+def browser_update_latency(n: int = 30) -> dict[str, Any]:
+    """From ``publish`` to the page's DOM showing it, in Debian's headless Chromium.
+
+    Polled through WebDriver, so each figure is an upper bound (a poll costs a few ms).
+    """
+    from pathlib import Path as _Path
+
+    if not (_Path("/usr/bin/chromium").exists() and _Path("/usr/bin/chromedriver").exists()):
+        return {"browser_update_skipped": "no /usr/bin/chromium and /usr/bin/chromedriver"}
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from heatcast.firmware.page import PageHub, PageServer, Shown
+
+    hub = PageHub()
+    server = PageServer(hub, "127.0.0.1", 0)
+    server.start()
+    hub.publish(Shown(0, "item 0", "https://youtu.be/00000000000"))
+    with tempfile.TemporaryDirectory(prefix="heatcast-bench-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in (
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        ):  # fmt: skip
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        try:
+            driver.get(server.url)
+            deadline = time.monotonic() + 30
+            while driver.execute_script("return document.body.dataset.connected") != "1":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the page did not connect")
+                time.sleep(0.05)
+            lat = []
+            for i in range(1, n + 1):
+                t0 = time.perf_counter()
+                seq = hub.publish(Shown(i, f"item {i}", f"https://youtu.be/{i:011d}"))
+                while int(driver.execute_script("return document.body.dataset.seq")) < seq:
+                    if time.perf_counter() - t0 > 10:
+                        raise RuntimeError("the page did not update within 10 s")
+                lat.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.1)
+        finally:
+            driver.quit()
+            server.stop()
+    lat.sort()
+    return {
+        "browser_update_ms_p50": round(statistics.median(lat), 1),
+        "browser_update_ms_max": round(lat[-1], 1),
+        "browser_updates": len(lat),
+    }
+
+
 def loop_throughput(frames: int = 30_000) -> dict[str, Any]:
     from heatcast.classify.pipeline import Pipeline
     from heatcast.firmware.config import load_config_text
@@ -218,6 +274,7 @@ def loop_throughput(frames: int = 30_000) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     results: dict[str, Any] = {}
     results.update(page_event_latency())
+    results.update(browser_update_latency())
     results.update(loop_throughput())
     results.update(demo_startup_and_rss())
     return results
