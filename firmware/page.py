@@ -276,7 +276,7 @@ def bind(host: str, port: int) -> socket.socket:
         if exc.errno == 98:  # EADDRINUSE
             raise ConfigError(
                 f"page.port {port} on {host} is already in use (is another heatcast running?): "
-                "stop the other program or set another page.port"
+                f"stop the other program or set another page.port (e.g. HEATCAST_PAGE_PORT={port + 1})"
             ) from None
         raise ConfigError(
             f"cannot serve the page on {host}:{port} ({exc.strerror}): check page.host"
