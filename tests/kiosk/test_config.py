@@ -242,3 +242,11 @@ def test_fuzz_environment(env):
         load_config_text("", env=env)
     except HeatcastError as exc:
         assert isinstance(exc, ConfigError)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_fuzz_file_bytes(tmp_path, raw):
+    path = tmp_path / "heatcast.toml"
+    path.write_bytes(raw)
+    _outcome(lambda: load_config(path, env={"HOME": str(tmp_path)}))
