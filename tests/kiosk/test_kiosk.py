@@ -478,3 +478,36 @@ def test_engaged_viewers_get_engaged_content_or_keep_watching(tmp_path):
             assert kiosk.current is not None and kiosk.current.content_id != engaged.id
     finally:
         kiosk.close()
+
+
+def test_a_failing_source_is_reopened(tmp_path, demo_trace, caplog):
+    import gzip
+
+    from heatcast.sensor.sources import open_source
+
+    with gzip.open(demo_trace, "rt") as text:
+        lines = text.read().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("t,"))
+    broken = tmp_path / "broken.csv"
+    # a cable fault: 200 good frames, then garbage
+    broken.write_text("\n".join([*lines[: header + 201], "12.3,garbage,,,"]) + "\n")
+    opened: list[str] = []
+
+    def factory():
+        text = f"replay:{broken}?speed=0" if not opened else f"replay:{demo_trace}?speed=0"
+        opened.append(text)
+        return open_source(text)
+
+    config = make_config(tmp_path, page={"enabled": False})
+    caplog.set_level(logging.ERROR, logger="heatcast")
+    kiosk = Kiosk(config, source_factory=factory, tag_service=TagService(None), report=lambda line: None)
+    kiosk.start()
+    try:
+        assert kiosk.wait(60)
+    finally:
+        kiosk.close()
+    assert len(opened) == 2
+    assert kiosk.stats.sensor_errors == 1
+    assert kiosk.stats.frames == 200 + 900
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(broken) in errors[0] and "retrying" in errors[0], errors
