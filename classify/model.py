@@ -11,6 +11,7 @@ refused with a message saying what to do.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -147,6 +148,60 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     return data
 
 
+def _structure_problem(b: bytes) -> str | None:
+    """Bounds-check the flatbuffer's tables and buffers (a truncated file crashes tflite-runtime)."""
+    n = len(b)
+
+    def u32(at: int) -> int:
+        if not 0 <= at <= n - 4:
+            raise IndexError(at)
+        return int.from_bytes(b[at : at + 4], "little")
+
+    def table_field(table: int, field: int) -> int | None:
+        vtable = table - int.from_bytes(b[table : table + 4], "little", signed=True)
+        if not 0 <= vtable <= n - 4 or not 0 <= table <= n - 4:
+            raise IndexError(vtable)
+        vsize = int.from_bytes(b[vtable : vtable + 2], "little")
+        slot = 4 + 2 * field
+        if slot + 2 > vsize or vtable + vsize > n:
+            return None
+        off = int.from_bytes(b[vtable + slot : vtable + slot + 2], "little")
+        return table + off if off else None
+
+    def vector(at: int) -> tuple[int, int]:
+        start = at + u32(at)
+        length = u32(start)
+        return start + 4, length
+
+    try:
+        root = u32(0)
+        u32(root)
+        for field in (1, 2):  # operator codes, subgraphs
+            pos = table_field(root, field)
+            if pos is None:
+                return "no operators or subgraphs"
+            first, length = vector(pos)
+            if first + 4 * length > n:
+                return "truncated"
+            for i in range(length):
+                u32(first + 4 * i + u32(first + 4 * i))
+        pos = table_field(root, 4)  # buffers
+        if pos is not None:
+            first, length = vector(pos)
+            if first + 4 * length > n:
+                return "truncated"
+            for i in range(length):
+                buf = first + 4 * i + u32(first + 4 * i)
+                data = table_field(buf, 0)
+                if data is not None:
+                    start, size = vector(data)
+                    if start + size > n:
+                        return "truncated"
+    except IndexError:
+        return "truncated or damaged"
+    return None
+
+
 def load_model(path: Path | str | None = None) -> ThermalModel:
     """Load a model (default: the shipped one). Raises :class:`ModelError` naming the file."""
     path = default_model_path() if path is None else Path(path)
@@ -163,6 +218,16 @@ def load_model(path: Path | str | None = None) -> ThermalModel:
             f"{path}: not a TFLite model file (corrupt or wrong file); retrain or reinstall heatcast"
         )
     sidecar = _read_sidecar(path)
+    # The interpreter trusts the file and may crash on a damaged one: check it first.
+    digest = sidecar.get("model_sha256")
+    if isinstance(digest, str) and hashlib.sha256(content).hexdigest() != digest:
+        raise ModelError(
+            f"{path}: the model file does not match its sidecar (damaged or replaced); "
+            "retrain or reinstall heatcast"
+        )
+    problem = _structure_problem(content)
+    if problem:
+        raise ModelError(f"{path}: corrupt TFLite model ({problem}); retrain or reinstall heatcast")
     interpreter_class = _interpreter_class()
     try:
         it = interpreter_class(model_content=content, num_threads=1)

@@ -60,7 +60,7 @@ SLOW_SHARE = 0.2
 SPLIT_BLOCK = 50
 #: Someone there since the cold start has shown once a pixel stood this far above the background (C).
 UNSEEN_C = 1.0
-LOSS_WEIGHTS = {"presence": 1.0, "count": 1.0, "posture": 0.8, "orientation": 1.0}
+LOSS_WEIGHTS = {"presence": 1.0, "count": 1.0, "posture": 0.6, "orientation": 0.6}
 
 
 @dataclass
@@ -548,6 +548,7 @@ def _main(args: argparse.Namespace) -> int:
                 "quantization": _input_quant(tmp),
             },
             "model_bytes": len(blob),
+            "model_sha256": hashlib.sha256(blob).hexdigest(),
             "parameters": int(model.count_params()),
             "training": {
                 "seed": seed,

@@ -53,11 +53,25 @@ def test_corrupt_model_names_the_file(tmp_path: Path, content: bytes) -> None:
         load_model(bad)
 
 
-def test_truncated_model_names_the_file(tmp_path: Path, shipped_model: Path) -> None:
+@pytest.mark.parametrize("keep", [100, 2000, 10000, 20000, -100])
+def test_truncated_model_names_the_file_and_never_crashes(
+    tmp_path: Path, shipped_model: Path, keep: int
+) -> None:
+    """tflite-runtime crashes the process on a truncated flatbuffer: heatcast must check first."""
     bad = tmp_path / "cut.tflite"
-    bad.write_bytes(shipped_model.read_bytes()[:2000])
+    bad.write_bytes(shipped_model.read_bytes()[:keep])
     with pytest.raises(ModelError, match=r"cut\.tflite"):
         load_model(bad)
+
+
+def test_a_model_that_does_not_match_its_sidecar_is_refused(tmp_path: Path, shipped_model: Path) -> None:
+    path = tmp_path / "m.tflite"
+    content = bytearray(shipped_model.read_bytes())
+    content[-50] ^= 0xFF  # one flipped byte in the weights
+    path.write_bytes(bytes(content))
+    shutil.copy(shipped_model.with_suffix(".json"), path.with_suffix(".json"))
+    with pytest.raises(ModelError, match="does not match its sidecar"):
+        load_model(path)
 
 
 def test_sidecar_for_another_input_version_is_refused(tmp_path: Path, shipped_model: Path) -> None:
