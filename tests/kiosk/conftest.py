@@ -42,7 +42,7 @@ def running(tmp_path: Path) -> Iterator[list[Running]]:
     for proc in procs:
         if proc.proc.poll() is None:
             proc.proc.kill()
-            proc.proc.communicate()
+            proc.proc.wait(10)
 
 
 @pytest.fixture

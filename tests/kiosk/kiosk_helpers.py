@@ -68,49 +68,67 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 class Running:
-    """A `heatcast run` subprocess whose stdout lines are read as they come."""
+    """A `heatcast run` subprocess whose stdout lines are read as they come.
+
+    stdout is read from the raw pipe (a buffered reader would hold lines back from
+    select()), stderr goes to a file so that the log can never fill a pipe and stall it.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.err_path = cwd / f"stderr-{time.monotonic_ns()}.log"
+        self._err = self.err_path.open("wb")
         self.proc = subprocess.Popen(
-            args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=self._err, bufsize=0
         )
         self.lines: list[str] = []
+        self._partial = b""
+
+    def _read(self, wait: float) -> bool:
+        """Read what stdout has now (waiting up to ``wait``); False at end of output."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return True
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return False
+        *done, self._partial = (self._partial + chunk).split(b"\n")
+        self.lines += [line.decode("utf-8", "replace") for line in done]
+        return True
 
     def expect(self, needle: str, timeout: float = 60.0) -> str:
-        assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             for line in self.lines:
                 if needle in line:
                     return line
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if line:
-                    self.lines.append(line.rstrip("\n"))
-                elif self.proc.poll() is not None:
-                    break
+            if time.monotonic() > deadline or not self._read(0.1):
+                break
         raise AssertionError(
             f"no line with {needle!r}; output so far:\n" + "\n".join(self.lines) + "\n" + self.stderr()
         )
 
     def stderr(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read()
+        self._err.flush()
+        return self.err_path.read_text(errors="replace")[-6000:]
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()
-        try:
-            out, _ = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            # PYTHONFAULTHANDLER is set: SIGABRT makes it print every thread's stack.
-            self.proc.send_signal(signal.SIGABRT)
-            _, err = self.proc.communicate(timeout=10)
-            raise AssertionError(f"heatcast did not stop within {timeout} s:\n{err[-6000:]}") from None
-        self.lines += out.splitlines() if out else []
-        return self.proc.returncode
+        deadline = time.monotonic() + timeout
+        while self._read(0.1):
+            if time.monotonic() > deadline:
+                # PYTHONFAULTHANDLER is set: SIGABRT makes it print every thread's stack.
+                self.proc.send_signal(signal.SIGABRT)
+                self.proc.wait(10)
+                raise AssertionError(f"heatcast did not stop within {timeout} s:\n{self.stderr()}")
+        if self._partial:
+            self.lines.append(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+        code = self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        self._err.close()
+        return code
 
 
 CHROMIUM = "/usr/bin/chromium"
