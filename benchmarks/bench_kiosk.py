@@ -60,17 +60,21 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> float:
+def _wait_line(proc: subprocess.Popen[bytes], needle: str, timeout: float) -> float:
+    """The moment a stdout line holding ``needle`` arrives (raw reads: no buffering delay)."""
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.05)
+        ready, _, _ = select.select([fd], [], [], 0.05)
         if ready:
-            line = proc.stdout.readline()
-            if needle in line:
-                return time.monotonic()
-            if not line and proc.poll() is not None:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
+            seen += chunk
+            if needle.encode() in seen:
+                return time.monotonic()
     raise RuntimeError(f"heatcast run --demo printed no {needle!r} within {timeout} s")
 
 
@@ -80,7 +84,7 @@ def demo_startup_and_rss() -> dict[str, Any]:
         started = time.monotonic()
         proc = subprocess.Popen(
             [HEATCAST, "run", "--demo"], env=_env(Path(tmp), port), cwd=tmp,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0,
         )  # fmt: skip
         try:
             decided = _wait_line(proc, "(start:", 120)
