@@ -173,6 +173,36 @@ class FeatureWindow:
         return out
 
 
+#: The warm mass "moves" when its centre shifts this many pixels between the
+#: newest difference and the one LAGS[-1] frames older.
+MOVE_PX = 0.2
+#: Pixels count towards the centre by how far they stand above this (C) ...
+MOVE_FLOOR_C = 1.0
+#: ... and there must be this much of them (C x pixels) in both frames.
+MOVE_MASS_C = 0.5
+_ROWS = np.arange(ROWS, dtype=np.int64)[:, None]
+_COLS = np.arange(COLS, dtype=np.int64)[None, :]
+
+
+def moving(window: npt.NDArray[np.int8], zero_point: int, scale: float) -> npt.NDArray[np.bool_]:
+    """Per int8 window (N, 8, 8, C): did the warm mass move? Integer sums, so that one
+    frame at a time and whole arrays agree exactly."""
+    unit = scale * SCALE_C  # degrees C per step
+    floor = zero_point + round(MOVE_FLOOR_C / unit)
+    mass = MOVE_MASS_C / unit
+    now = np.clip(window[..., 0].astype(np.int64) - floor, 0, None)
+    then = np.clip(window[..., len(LAGS) - 1].astype(np.int64) - floor, 0, None)
+    s0 = now.sum(axis=(-2, -1))
+    s1 = then.sum(axis=(-2, -1))
+    ok = (s0 >= mass) & (s1 >= mass)
+    d0 = np.maximum(s0, 1).astype(np.float64)
+    d1 = np.maximum(s1, 1).astype(np.float64)
+    dr = (now * _ROWS).sum(axis=(-2, -1)) / d0 - (then * _ROWS).sum(axis=(-2, -1)) / d1
+    dc = (now * _COLS).sum(axis=(-2, -1)) / d0 - (then * _COLS).sum(axis=(-2, -1)) / d1
+    out: npt.NDArray[np.bool_] = ok & (dr * dr + dc * dc > MOVE_PX * MOVE_PX)
+    return out
+
+
 def quantize(features: F32, scale: float, zero_point: int) -> npt.NDArray[np.int8]:
     """The model's int8 input for float features."""
     q: F32 = np.rint(features * np.float32(1.0 / scale))

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heatcast.classify.audience import Audience
-from heatcast.classify.features import FeatureWindow
+from heatcast.classify.features import FeatureWindow, moving
 from heatcast.classify.model import ThermalModel, load_model
 from heatcast.classify.smoothing import Smoother
 from heatcast.sensor.frame import Frame
@@ -39,6 +39,8 @@ class Pipeline:
         self._input, self._outputs = m.tensor_views()
         self._invoke = m.interpreter.invoke
         self._dequant = [(float(h.zero_point), float(h.scale)) for h in m.heads]
+        self._zero = m.input_zero_point
+        self._scale = m.input_scale
 
     def reset(self) -> None:
         """Forget everything: the next frame is a cold start."""
@@ -49,7 +51,10 @@ class Pipeline:
         """The audience as of this frame."""
         if self.model._batch != 1:
             self._input, self._outputs = self.model.tensor_views()
-        self.window.step(frame.pixels, frame.t, frame.thermistor, out=self._input()[0])
+        window = self._input()[0]
+        self.window.step(frame.pixels, frame.t, frame.thermistor, out=window)
+        move = bool(moving(window, self._zero, self._scale))
+        del window  # the interpreter refuses to resize while a view of its memory lives
         self._invoke()
         (pz, ps), (cz, cs), (sz, ss), (oz, os_) = self._dequant
         o = self._outputs
@@ -57,21 +62,25 @@ class Pipeline:
         count = [(v - cz) * cs for v in o[1]()[0].tolist()]
         posture = [(v - sz) * ss for v in o[2]()[0].tolist()]
         orientation = [(v - oz) * os_ for v in o[3]()[0].tolist()]
-        return self.smoother.step(frame.t, p, count, posture, orientation)
+        return self.smoother.step(frame.t, p, count, posture, orientation, move)
 
-    def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> list[F64]:
-        """Raw head probabilities for (N, 8, 8) consecutive frames (advances the window)."""
+    def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> tuple[list[F64], npt.NDArray[np.bool_]]:
+        """Head probabilities and the motion cue for (N, 8, 8) consecutive frames (advances the window)."""
         q = self.window.many(pixels, t, thermistor)
         raw = self.model.predict_raw(q)  # type: ignore[arg-type]
-        return [(r.astype(np.float64) - z) * s for r, (z, s) in zip(raw, self._dequant, strict=True)]
+        move = moving(q, self._zero, self._scale)  # type: ignore[arg-type]
+        return [(r.astype(np.float64) - z) * s for r, (z, s) in zip(raw, self._dequant, strict=True)], move
 
     def run(self, pixels: F32, t: F64, thermistor: F64) -> list[Audience]:
         """:meth:`update` for (N, 8, 8) consecutive frames; ``thermistor`` is NaN where unknown."""
-        pres, count, posture, orientation = (p.tolist() for p in self.probabilities(pixels, t, thermistor))
+        probs, move = self.probabilities(pixels, t, thermistor)
+        pres, count, posture, orientation = (p.tolist() for p in probs)
         step = self.smoother.step
         return [
-            step(ti, pr[1], c, po, o)
-            for ti, pr, c, po, o in zip(t.tolist(), pres, count, posture, orientation, strict=True)
+            step(ti, pr[1], c, po, o, m)
+            for ti, pr, c, po, o, m in zip(
+                t.tolist(), pres, count, posture, orientation, move.tolist(), strict=True
+            )
         ]
 
     def run_frames(self, frames: list[Frame]) -> list[Audience]:
