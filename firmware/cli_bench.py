@@ -217,7 +217,7 @@ def bench(
                 break
             runs.append(result)
             click.echo(f"{name}: run {i + 1} took {time.monotonic() - started:.1f} s", err=True)
-        if runs and name not in results["failed"]:
+        if runs:  # figures from the runs that finished, even if a later one failed
             results["benchmarks"][name] = aggregate(runs)
             _print_table(name, results["benchmarks"][name])
         write_results(out, results)

@@ -54,6 +54,7 @@ def test_bench_runs_each_benchmark_in_fresh_processes(tmp_path):
     assert len(set(toy["pid"]["runs"])) == 3 and os.getpid() not in toy["pid"]["runs"]
     assert toy["nested.count"]["median"] == 7 and toy["label"] == "x"
     assert "broken" in data["failed"] and "boom" in data["failed"]["broken"]
+    assert "broken" not in data["benchmarks"]  # no run of it finished
     assert not list(bench_dir.glob(".*result.json")) and not (bench_dir / "results.json.tmp").exists()
 
     # --only keeps the other figures
