@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from heatcast.classify.audience import Audience
+from heatcast.classify.audience import EMPTY_AUDIENCE, Audience
 from heatcast.errors import ConfigError, HeatcastError
 from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
 from heatcast.firmware.page import PageHub, PageServer, Shown
@@ -48,6 +48,8 @@ MAX_FRAME_GAP_S = 1.0
 PURGE_EVERY_S = 24 * 3600.0
 REOPEN_DB_EVERY_S = 30.0
 PENDING_MAX = 10_000
+#: Seconds without any audience after which the page shows the attract content anyway.
+NO_SENSOR_YET_S = 3.0
 
 
 # -- systemd --------------------------------------------------------------------
@@ -433,6 +435,11 @@ class Kiosk:
         self.stop()
         deadline = time.monotonic() + timeout
         if self._sensor.is_alive():
+            self._sensor.join(0.5)
+        if self._sensor.is_alive():
+            # Stuck waiting for a frame that does not come (a sensor off the bus):
+            # closing the source from here ends its wait.
+            self._close_source()
             self._sensor.join(max(0.1, deadline - time.monotonic()))
         if self._worker.is_alive():
             self._worker.join(max(0.1, deadline - time.monotonic()))
@@ -597,6 +604,7 @@ class Kiosk:
         last_reopen = time.monotonic()
         last_tag: tuple[Any, ...] | None = None
         last_tag_check = 0.0
+        started = time.monotonic()
         try:
             while True:
                 self._wake.wait(1.0)
@@ -626,6 +634,15 @@ class Kiosk:
                     self._dropped = 0
                 if latest is not None:
                     self._choose(latest)
+                elif (
+                    self.stats.triggers == 0
+                    and self.hub.seq == 0
+                    and now_mono - started >= NO_SENSOR_YET_S
+                    and not self._stop.is_set()
+                ):
+                    # No audience yet (a slow or failing sensor): show the attract content
+                    # rather than a blank screen; the first audience decides as usual.
+                    self._choose(Trigger("no audience yet", EMPTY_AUDIENCE))
                 if self._stop.is_set() and not self._pending:
                     break
             if self._showing is not None and self.latest is not None:

@@ -511,3 +511,30 @@ def test_a_failing_source_is_reopened(tmp_path, demo_trace, caplog):
     assert kiosk.stats.frames == 200 + 900
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and str(broken) in errors[0] and "retrying" in errors[0], errors
+
+
+def test_a_sensor_that_sends_nothing_still_gets_a_page(tmp_path):
+    """The sensor answers at start, then drops off the bus: the screen shows the attract loop."""
+    from heatcast.sensor.fake_amg8833 import FakeI2CBus
+    from heatcast.sensor.i2c import AMG88xxSource
+
+    bus = FakeI2CBus.with_amg8833(seed=2)
+
+    def factory() -> AMG88xxSource:
+        source = AMG88xxSource(bus)
+        bus.device.vanish(60.0)
+        return source
+
+    config = make_config(tmp_path, page={"enabled": False})
+    lines: list[str] = []
+    kiosk = Kiosk(config, source_factory=factory, tag_service=TagService(None), report=lines.append)
+    kiosk.start()
+    try:
+        deadline = time.monotonic() + 15
+        while kiosk.current is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        kiosk.close()
+    assert kiosk.stats.frames == 0
+    assert kiosk.current is not None, lines
+    assert any("(no audience yet: nobody)" in line for line in lines), lines
