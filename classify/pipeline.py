@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heatcast.classify.audience import Audience
-from heatcast.classify.features import FeatureWindow, moving
+from heatcast.classify.features import FeatureWindow, MovingOne, moving
 from heatcast.classify.model import ThermalModel, load_model
 from heatcast.classify.smoothing import Smoother
 from heatcast.sensor.frame import Frame
@@ -41,6 +41,7 @@ class Pipeline:
         self._dequant = [(float(h.zero_point), float(h.scale)) for h in m.heads]
         self._zero = m.input_zero_point
         self._scale = m.input_scale
+        self._moving = MovingOne(m.input_zero_point, m.input_scale)
 
     def reset(self) -> None:
         """Forget everything: the next frame is a cold start."""
@@ -53,12 +54,14 @@ class Pipeline:
             self._input, self._outputs = self.model.tensor_views()
         window = self._input()[0]
         self.window.step(frame.pixels, frame.t, frame.thermistor, out=window)
-        move = bool(moving(window, self._zero, self._scale))
-        del window  # the interpreter refuses to resize while a view of its memory lives
+        pair = MovingOne.pair(window)
+        del window  # the interpreter refuses to run while a view of its memory lives
         self._invoke()
         (pz, ps), (cz, cs), (sz, ss), (oz, os_) = self._dequant
         o = self._outputs
         p = (o[0]()[0, 1].item() - pz) * ps
+        # Below the lower presence threshold nobody is there and orientation is moot.
+        move = p >= self.smoother.off and self._moving(pair)
         count = [(v - cz) * cs for v in o[1]()[0].tolist()]
         posture = [(v - sz) * ss for v in o[2]()[0].tolist()]
         orientation = [(v - oz) * os_ for v in o[3]()[0].tolist()]
