@@ -231,7 +231,8 @@ class MovingOne:
         return out
 
     def __call__(self, pair: npt.NDArray[np.int8]) -> bool:
-        (s0, r0, c0), (s1, r1, c1) = _sums(pair, self.floor).tolist()
+        sums: list[list[float]] = _sums(pair, self.floor).tolist()
+        (s0, r0, c0), (s1, r1, c1) = sums
         if s0 < self.mass or s1 < self.mass:
             return False
         dr = r0 / s0 - r1 / s1
