@@ -94,6 +94,13 @@ def _sim_trace(args: tuple[int, int, float, float]) -> tuple[str, dict[str, Any]
     }
 
 
+def _cache_file(cache: Path, seed: int, i: int, secs: float, fps: float) -> Path:
+    """One simulated trace's cache file, keyed on the simulator's version: stale scenes are never reused."""
+    from heatcast.sensor.sim import SIM_VERSION
+
+    return cache / f"sim-{SIM_VERSION}-{seed}-{i}-{secs:g}s-{fps:g}fps.npz"
+
+
 def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, label: str) -> list[Recording]:
     """``traces`` simulated recordings from ``seed`` (cached on disk)."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -104,7 +111,7 @@ def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, la
         slow = (i % round(1 / SLOW_SHARE)) == 0
         fps = 1.0 if slow else 10.0
         secs = seconds * 4 if slow else seconds
-        path = cache / f"sim-{seed}-{i}-{secs:g}s-{fps:g}fps.npz"
+        path = _cache_file(cache, seed, i, secs, fps)
         plan.append((i, fps, secs, path))
         if not path.exists():
             todo.append((seed, i, secs, fps))
@@ -121,7 +128,7 @@ def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, la
             pool = None
             results = map(_sim_trace, todo)
         for n, ((s, i, secs, fps), (desc, arrays)) in enumerate(zip(todo, results, strict=True), 1):
-            path = cache / f"sim-{s}-{i}-{secs:g}s-{fps:g}fps.npz"
+            path = _cache_file(cache, s, i, secs, fps)
             tmp = path.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, describe=np.array(desc), **arrays)
             os.replace(tmp, path)

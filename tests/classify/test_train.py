@@ -15,6 +15,7 @@ import pytest
 from heatcast.classify.evaluate import evaluate
 from heatcast.classify.model import MAX_MODEL_BYTES, load_model
 from heatcast.classify.pipeline import Pipeline
+from heatcast.sensor.sim import SIM_VERSION
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "train_thermal.py"
 
@@ -42,6 +43,9 @@ def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
     assert len(side["training"]["sha256"]) == 64
     assert side["input"]["quantization"]["scale"] > 0
     assert (tmp_path / "tiny-confusion.png").read_bytes()[:4] == b"\x89PNG"
+    # a simulator change must never reuse scenes it would no longer render
+    cached = sorted(p.name for p in (tmp_path / "cache").glob("*.npz"))
+    assert cached and all(name.startswith(f"sim-{SIM_VERSION}-") for name in cached)
     load_model(out)
     report = evaluate(Pipeline(out), [sim_traces[1]])
     s = report["labels"]["presence"]
