@@ -7,14 +7,15 @@ VENV := .venv
 VENV_TFLITE := .venv-tflite
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# chromium + driver: the billboard page is tested in a real headless browser.
-APT_TEST := chromium chromium-driver
+# chromium + driver: the billboard page is tested in a real headless browser;
+# strace checks at the system-call level that the kiosk writes no frames; shellcheck lints install.sh.
+APT_TEST := chromium chromium-driver strace shellcheck
 PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip
 
 .PHONY: demo test lint typecheck unit test-tflite bench soak system-deps clean
 
 demo: $(VENV)/.installed
-	$(BIN)/heatcast view sim:
+	$(BIN)/heatcast run --demo
 
 test: system-deps $(VENV)/.installed-dev $(VENV_TFLITE)/.installed
 	$(BIN)/ruff check .
