@@ -172,7 +172,7 @@ class Dataset:
         return len(self.x)
 
 
-def to_dataset(recs: Sequence[Recording], part: str = "all") -> Dataset:
+def to_dataset(recs: Sequence[Recording], part: str = "all", keep_unseen: bool = False) -> Dataset:
     """Model inputs (each recording from a cold start) and per-head labels (-1: unlabelled)."""
     xs: list[F32] = []
     ys: dict[str, list[I32]] = {h: [] for h in HEADS}
@@ -182,7 +182,7 @@ def to_dataset(recs: Sequence[Recording], part: str = "all") -> Dataset:
         keep = np.ones(len(c), dtype=bool)
         if r.heldout is not None and part != "all":
             keep = r.heldout if part == "heldout" else ~r.heldout
-        unseen = unseen_at_start(c, x)
+        unseen = np.zeros(len(c), dtype=bool) if keep_unseen else unseen_at_start(c, x)
         xs.append(x[keep])
         count = np.where(c.count >= 0, np.minimum(c.count, MAX_COUNT), -1)
         for name, y in (("presence", c.presence), ("count", count), ("posture", c.posture),
@@ -244,10 +244,34 @@ def build_model(seed: int) -> Any:
     return keras.Model(inp, outs, name="heatcast_thermal")
 
 
-def augment(x: F32, rng: np.random.Generator) -> F32:
-    """Mirroring, noise, gain and offset, ambient shifts (one draw per sample)."""
+_YY, _XX = np.mgrid[0:8, 0:8].astype(np.float32)
+
+
+def add_warm_objects(x: F32, share: float, rng: np.random.Generator) -> None:
+    """Body-warm things there since the cold start (radiators, screens, lamps, a sunny patch), in place.
+
+    Such a thing sits in the background, so it shows in the warmth and relief
+    channels only, never in the differences; it changes no
+    label. Without them the model takes every warm blob for a person.
+    """
+    pick = np.flatnonzero(rng.random(len(x)) < share)
+    if not len(pick):
+        return
+    k = len(pick)
+    cy, cx = rng.uniform(-0.5, 7.5, (2, k, 1, 1)).astype(np.float32)
+    sigma = rng.uniform(0.45, 1.3, (k, 1, 1)).astype(np.float32)
+    amp = rng.uniform(2.0, 14.0, (k, 1, 1)).astype(np.float32) / np.float32(features.SCALE_C)
+    blob = amp * np.exp(-((_YY - cy) ** 2 + (_XX - cx) ** 2) / (2 * sigma * sigma))
+    d = len(features.LAGS)
+    x[pick, ..., d] += blob
+    x[pick, ..., d + 1] += blob
+
+
+def augment(x: F32, rng: np.random.Generator, warm_objects: float = 0.0) -> F32:
+    """Mirroring, noise, gain and offset, ambient shifts (one draw per sample), warm objects."""
     n = len(x)
     x = x.copy()
+    add_warm_objects(x, warm_objects, rng)
     flip = rng.random(n) < 0.5
     x[flip] = x[flip][:, :, ::-1, :]
     gain = rng.uniform(0.65, 1.35, (n, 1, 1, 1)).astype(np.float32)
@@ -263,17 +287,19 @@ def augment(x: F32, rng: np.random.Generator) -> F32:
     return x
 
 
-def batches(ds: Dataset, batch: int, rng: np.random.Generator) -> Iterator[tuple[Any, Any, Any]]:
+def batches(
+    ds: Dataset, batch: int, rng: np.random.Generator, warm_objects: float = 0.0
+) -> Iterator[tuple[Any, Any, Any]]:
     order = rng.permutation(len(ds))
     for start in range(0, len(order) - batch + 1, batch):
         idx = np.sort(order[start : start + batch])
-        xb = augment(ds.x[idx], rng)
+        xb = augment(ds.x[idx], rng, warm_objects)
         yb = [np.maximum(ds.y[h][idx], 0) for h in HEADS]
         wb = [(ds.y[h][idx] >= 0).astype(np.float32) for h in HEADS]
         yield xb, yb, wb
 
 
-def train(ds: Dataset, epochs: int, seed: int, batch: int = 256) -> Any:
+def train(ds: Dataset, epochs: int, seed: int, batch: int = 256, warm_objects: float = 0.0) -> Any:
     import keras
 
     model = build_model(seed)
@@ -289,7 +315,7 @@ def train(ds: Dataset, epochs: int, seed: int, batch: int = 256) -> Any:
     for epoch in range(1, epochs + 1):
         started = time.monotonic()
         logs: dict[str, float] = {}
-        for k, (xb, yb, wb) in enumerate(batches(ds, batch, rng), 1):
+        for k, (xb, yb, wb) in enumerate(batches(ds, batch, rng, warm_objects), 1):
             logs = model.train_on_batch(xb, yb, sample_weight=wb, return_dict=True)
             if k % 20 == 0 or k == steps:
                 _progress(f"  epoch {epoch}/{epochs} step {k}/{steps} loss {logs.get('loss', math.nan):.3f}")
@@ -440,10 +466,25 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="another set of simulated training scenes (repeatable), e.g. 2:400:40",
     )
     ap.add_argument(
+        "--warm-objects",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of training samples given a body-warm object there since the cold start (default 0)",
+    )
+    ap.add_argument(
+        "--keep-unseen",
+        action="store_true",
+        help="also learn from people there since the cold start who never showed against the background "
+        "(by their shape and warmth alone)",
+    )
+    ap.add_argument(
         "--force", action="store_true", help="replace the model at --out even if it scores better"
     )
     ap.add_argument("-q", "--quiet", action="store_true", help="less output")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.warm_objects <= 1.0:
+        ap.error("--warm-objects must be between 0 and 1")
     if args.synthetic_traces < 0 or args.epochs < 1 or args.seconds <= 0 or args.jobs < 1:
         ap.error("--synthetic-traces must be 0 or more, --epochs and --jobs 1 or more, --seconds positive")
     return args
@@ -491,10 +532,10 @@ def _main(args: argparse.Namespace) -> int:
         if args.synthetic_traces
         else []
     )
-    train_ds = to_dataset(sim_train, part="train")
+    train_ds = to_dataset(sim_train, part="train", keep_unseen=args.keep_unseen)
     if user:
         # A few minutes recorded on site would drown among hours of simulation.
-        mine = to_dataset(user, part="train")
+        mine = to_dataset(user, part="train", keep_unseen=args.keep_unseen)
         reps = max(1, args.trace_weight)
         train_ds = Dataset(
             np.concatenate([train_ds.x, *([mine.x] * reps)]),
@@ -506,7 +547,7 @@ def _main(args: argparse.Namespace) -> int:
         len(sim_train),
         len(user),
     )
-    model = train(train_ds, args.epochs, seed)
+    model = train(train_ds, args.epochs, seed, warm_objects=args.warm_objects)
     blob = to_tflite(model, train_ds, seed)
     if len(blob) > MAX_MODEL_BYTES:
         log.warning("model is %d bytes, over the %d byte budget", len(blob), MAX_MODEL_BYTES)
@@ -542,7 +583,7 @@ def _main(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-        all_ds = to_dataset([*sim_train, *user])
+        all_ds = to_dataset([*sim_train, *user], keep_unseen=args.keep_unseen)
         sidecar = {
             "format": "heatcast-thermal-model",
             "version": 1,
@@ -569,9 +610,17 @@ def _main(args: argparse.Namespace) -> int:
                 ],
                 "frames": len(train_ds),
                 "trace_weight": args.trace_weight,
+                "cold_start_unseen": "kept" if args.keep_unseen else "left out",
                 "classes": class_counts(train_ds),
                 "sha256": data_hash(all_ds),
-                "augmentation": ["mirror", "noise", "gain 0.65-1.35", "offset", "ambient shift"],
+                "augmentation": [
+                    "mirror",
+                    "noise",
+                    "gain 0.65-1.35",
+                    "offset",
+                    "ambient shift",
+                    *([f"static warm objects ({args.warm_objects:g})"] if args.warm_objects else []),
+                ],
             },
             "heldout": {
                 "simulated": {

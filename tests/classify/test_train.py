@@ -65,3 +65,25 @@ def test_a_better_model_is_kept_unless_forced(tmp_path: Path, shipped_model: Pat
     done = train(out, tmp_path / "cache", "--force")
     assert done.returncode == 0, done.stderr[-3000:]
     assert out.read_bytes() != before
+
+
+def test_warm_objects_show_only_where_the_background_holds_them() -> None:
+    import importlib.util
+
+    from heatcast.classify import features
+
+    spec = importlib.util.spec_from_file_location("train_thermal_under_test", TOOL)
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tool  # its dataclasses look their module up there
+    spec.loader.exec_module(tool)
+    x = np.zeros((2000, *features.INPUT_SHAPE), np.float32)
+    tool.add_warm_objects(x, 0.3, np.random.default_rng(3))
+    d = len(features.LAGS)
+    touched = x.max(axis=(1, 2, 3)) > 0
+    assert 0.25 < touched.mean() < 0.35
+    # there since the cold start: warmth and relief, never a difference from the background
+    assert not x[..., :d].any() and not x[..., d + 2 :].any()
+    assert np.array_equal(x[..., d], x[..., d + 1])
+    peak = x[touched, ..., d].max(axis=(1, 2)) * features.SCALE_C
+    assert peak.max() <= 14.0 and np.median(peak) > 3.0
