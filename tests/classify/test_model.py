@@ -25,7 +25,10 @@ def test_shipped_model_loads_with_four_int8_heads(shipped_model: Path) -> None:
     assert [h.labels for h in m.heads] == [LABELS[h] for h in HEADS]
     side = json.loads(shipped_model.with_suffix(".json").read_text())
     assert side["input"]["feature_version"] == features.FEATURE_VERSION
-    assert side["heldout"]["simulated"]["report"]["labels"]["presence"]["accuracy"] > 0.8
+    presence = side["heldout"]["simulated"]["report"]["labels"]["presence"]
+    truth = np.array(presence["confusion"]).sum(axis=1)
+    # well above always saying the commonest class on scenes it never saw
+    assert presence["accuracy"] > truth.max() / truth.sum() + 0.1
     q = np.zeros((3, *features.INPUT_SHAPE), dtype=np.int8)
     probs = m.predict(q)
     for h, p in zip(m.heads, probs, strict=True):
