@@ -109,7 +109,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     run python3 -m venv "$VENV"
 fi
 run "$VENV/bin/pip" install --quiet --upgrade pip
-run "$VENV/bin/pip" install --quiet --upgrade "$SOURCE[pi]"
+run "$VENV/bin/pip" install --quiet --upgrade "${SOURCE}[pi]"
 
 say "configuration in $ETC"
 run install -d -m 0755 "$ETC"
