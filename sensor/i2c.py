@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from heatcast.errors import SensorError, UsageError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.fake_amg8833 import (
     ALTERNATE_ADDRESS,
     AVE_UNLOCK,
@@ -218,7 +219,7 @@ class I2CStats:
     last_error: str | None = None
 
 
-class AMG88xxSource:
+class AMG88xxSource(Closing):
     """Frames from an AMG88xx on an I2C bus, paced to ``fps``.
 
     ``clock`` and ``sleep`` are the time base (a :class:`FakeClock
@@ -417,9 +418,3 @@ class AMG88xxSource:
         self._closed = True
         if self.own_bus:
             _deinit(self.bus)
-
-    def __enter__(self) -> AMG88xxSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

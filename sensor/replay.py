@@ -18,9 +18,9 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from types import TracebackType
 
 from heatcast.errors import SourceError, UsageError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.frame import Frame
 from heatcast.sensor.sources import SourceSpec
 from heatcast.sensor.trace import TraceReader, TraceRecord
@@ -38,7 +38,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
 
-class ReplaySource:
+class ReplaySource(Closing):
     """Frames from a trace file, paced by their ``t``.
 
     ``clock`` and ``sleep`` are the time base (``time.monotonic`` and
@@ -158,17 +158,6 @@ class ReplaySource:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-
-    def __enter__(self) -> ReplaySource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def replay_path(spec: SourceSpec) -> Path:

@@ -86,6 +86,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heatcast.errors import SourceError, UsageError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.frame import COLS, MAX_C, MIN_C, PIXELS, ROWS, Frame
 from heatcast.sensor.sources import SourceSpec
 
@@ -481,7 +482,7 @@ def open_port(name: str, baud: int) -> Any:
         raise SourceError(f"cannot open serial port {name}: {fix}") from exc
 
 
-class SerialSource:
+class SerialSource(Closing):
     """Frames decoded from a serial port; ``t`` is the arrival time since the first frame.
 
     Reading is paced by the sender. When the port fails mid-stream (a USB
@@ -561,12 +562,6 @@ class SerialSource:
             self.port.close()
         except Exception:
             log.debug("close failed", exc_info=True)
-
-    def __enter__(self) -> SerialSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_serial(spec: SourceSpec) -> SerialSource:

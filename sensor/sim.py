@@ -65,11 +65,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from heatcast.errors import UsageError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.frame import Frame
 from heatcast.sensor.sim_body import POSTURE_NAMES, Appearance, Pose, Skeletons, bodies
 from heatcast.sensor.sim_render import (
@@ -247,7 +247,7 @@ class _Background:
         return self.radiance
 
 
-class Simulator:
+class Simulator(Closing):
     """Frames from a simulated AMG8833 looking at a scene.
 
     ``scene`` defaults to :func:`random_scene` made from ``seed``. Iterating
@@ -471,17 +471,6 @@ class Simulator:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> Simulator:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 SimSource = Simulator

@@ -17,13 +17,13 @@ import importlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import numpy as np
 
 from heatcast.errors import UsageError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.frame import Frame
 from heatcast.sensor.trace import TraceRecord
 
@@ -127,7 +127,7 @@ class Mount:
         return Frame(np.ascontiguousarray(pixels), frame.thermistor, frame.t, frame.seq)
 
 
-class MountedSource:
+class MountedSource(Closing):
     """Wraps a source so that every frame comes out the right way up."""
 
     def __init__(self, inner: FrameSource, mount: Mount) -> None:
@@ -148,17 +148,6 @@ class MountedSource:
 
     def close(self) -> None:
         self.inner.close()
-
-    def __enter__(self) -> MountedSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __getattr__(self, name: str) -> Any:  # the inner source's own extras (meta, stats, ...)
         if name == "inner":  # not set yet (copy, pickle): don't recurse

@@ -20,12 +20,13 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import IO, cast
 
 import numpy as np
 
 from heatcast.errors import TraceError
+from heatcast.sensor.closing import Closing
 from heatcast.sensor.frame import COLS, MAX_C, MIN_C, PIXELS, ROWS, Frame, Pixels
 
 FORMAT_VERSION = "1"
@@ -128,7 +129,7 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-class TraceReader:
+class TraceReader(Closing):
     """Streams a trace file.
 
     Metadata and header are read (and checked) on construction, frames as the
@@ -415,17 +416,6 @@ class TraceReader:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> TraceReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def read_trace(path: str | os.PathLike[str]) -> TraceReader:
     """Open a trace for streaming; see :class:`TraceReader`."""
@@ -441,7 +431,7 @@ def _plain_key(key: str) -> bool:
     return bool(key.strip()) and not any(ch in key for ch in ":\r\n")
 
 
-class TraceWriter:
+class TraceWriter(Closing):
     """Writes a version 1 trace, line by line.
 
     ``labels`` names the label columns to write (any of count, presence,
@@ -550,14 +540,3 @@ class TraceWriter:
 
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> TraceWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
