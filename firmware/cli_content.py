@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -22,9 +21,7 @@ from heatcast.firmware.catalogue import (
     import_file,
     item_to_csv_row,
 )
-from heatcast.firmware.options import db_option, json_option
-
-F = TypeVar("F", bound=Callable[..., Any])
+from heatcast.firmware.options import allow_domain_option, db_option, json_option
 
 
 def _settings() -> tuple[Path, tuple[str, ...], int]:
@@ -59,15 +56,6 @@ def open_catalogue(db: Path | None, *, write: bool, create: bool = False) -> Cat
         )
     return Catalogue(db)
 
-
-def allow_domain_option(func: F) -> F:
-    return click.option(
-        "--allow-domain",
-        "allow_domains",
-        multiple=True,
-        metavar="DOMAIN",
-        help="Also accept https links on this shop domain (repeatable; adds to content.allow_domains).",
-    )(func)
 
 
 def _domains(extra: tuple[str, ...]) -> tuple[str, ...]:

@@ -6,26 +6,12 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from heatcast.errors import HeatcastError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(func: F) -> F:
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Configuration file (TOML). Default: ~/.config/heatcast/heatcast.toml, "
-        "else /etc/heatcast/heatcast.toml, else built-in defaults.",
-    )(func)
+from heatcast.firmware.options import config_option
 
 
 def _stamp_echo(line: str) -> None:

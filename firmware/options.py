@@ -52,3 +52,24 @@ def device_option(func: F) -> F:
 
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Configuration file (TOML). Default: ~/.config/heatcast/heatcast.toml, "
+        "else /etc/heatcast/heatcast.toml, else built-in defaults.",
+    )(func)
+
+
+def allow_domain_option(func: F) -> F:
+    return click.option(
+        "--allow-domain",
+        "allow_domains",
+        multiple=True,
+        metavar="DOMAIN",
+        help="Also accept https links on this shop domain (repeatable; adds to content.allow_domains).",
+    )(func)
