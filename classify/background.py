@@ -27,12 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
-from heatcast.sensor.frame import COLS, ROWS
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
+from heatcast.sensor.frame import COLS, F32, F64, ROWS
 
 #: Frames per background update.
 BLOCK = 8

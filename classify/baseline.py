@@ -14,14 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 from scipy import ndimage
 
 from heatcast.classify.audience import MAX_COUNT, Audience
-from heatcast.sensor.frame import COLS, ROWS, Frame
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
+from heatcast.sensor.frame import COLS, F32, F64, ROWS, Frame
 
 THRESHOLD_C = 1.0
 LEARN_FRAMES = 10

@@ -25,10 +25,10 @@ import numpy.typing as npt
 from heatcast.classify.audience import COUNT_LABELS, MAX_COUNT, Audience
 from heatcast.classify.tracebatch import Chunk, TraceArrays
 from heatcast.errors import UsageError
+from heatcast.sensor.frame import F64
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 I32 = npt.NDArray[np.int32]
-F64 = npt.NDArray[np.float64]
 
 CLASSES: dict[str, tuple[str, ...]] = {
     "presence": ("absent", "present"),

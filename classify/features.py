@@ -30,10 +30,7 @@ import numpy.typing as npt
 
 from heatcast.classify.background import HOT_C as HOT_C
 from heatcast.classify.background import Background
-from heatcast.sensor.frame import COLS, ROWS
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
+from heatcast.sensor.frame import COLS, F32, F64, ROWS
 
 #: Bump when the input changes meaning; the model's sidecar must match.
 FEATURE_VERSION = 3

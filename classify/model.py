@@ -27,6 +27,7 @@ import numpy.typing as npt
 from heatcast.classify import features
 from heatcast.classify.audience import COUNT_LABELS
 from heatcast.errors import ModelError
+from heatcast.sensor.frame import F32
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ LABELS: dict[str, tuple[str, ...]] = {
 MAX_MODEL_BYTES = 32 * 1024
 
 I8 = npt.NDArray[np.int8]
-F32 = npt.NDArray[np.float32]
 
 
 def default_model_path() -> Path:

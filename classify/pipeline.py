@@ -18,10 +18,7 @@ from heatcast.classify.audience import Audience
 from heatcast.classify.features import FeatureWindow, MovingOne, moving
 from heatcast.classify.model import ThermalModel, load_model
 from heatcast.classify.smoothing import Smoother
-from heatcast.sensor.frame import Frame
-
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
+from heatcast.sensor.frame import F32, F64, Frame
 
 
 class Pipeline:

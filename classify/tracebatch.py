@@ -23,11 +23,9 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from heatcast.sensor.frame import COLS, MAX_C, MIN_C, ROWS
+from heatcast.sensor.frame import COLS, F32, F64, MAX_C, MIN_C, ROWS
 from heatcast.sensor.trace import ORIENTATIONS, PIXEL_COLUMNS, POSTURES, TraceReader, TraceRecord
 
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
 I32 = npt.NDArray[np.int32]
 
 _POSTURE = {name: i for i, name in enumerate(POSTURES)}

@@ -15,6 +15,8 @@ MIN_C = -40.0
 MAX_C = 125.0
 
 Pixels = npt.NDArray[np.float32]
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -70,10 +70,9 @@ import numpy as np
 
 from heatcast.errors import UsageError
 from heatcast.sensor.closing import Closing
-from heatcast.sensor.frame import Frame
+from heatcast.sensor.frame import F64, Frame
 from heatcast.sensor.sim_body import POSTURE_NAMES, Appearance, Pose, Skeletons, bodies
 from heatcast.sensor.sim_render import (
-    F64,
     FIELD,
     GRID,
     OUT_MAX_C,

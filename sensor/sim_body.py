@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from heatcast.sensor.sim_render import F64
+from heatcast.sensor.frame import F64
 
 STANDING, SITTING, LYING = 0, 1, 2
 POSTURE_NAMES = ("standing", "sitting", "lying")

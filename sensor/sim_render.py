@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-F64 = npt.NDArray[np.float64]
+from heatcast.sensor.frame import F64
 
 PIXELS = 8
 MARGIN = 1

@@ -45,10 +45,10 @@ from heatcast.classify.model import HEADS, LABELS, MAX_MODEL_BYTES, load_model, 
 from heatcast.classify.pipeline import Pipeline
 from heatcast.classify.tracebatch import Chunk, TraceArrays, records_to_chunk
 from heatcast.errors import HeatcastError
+from heatcast.sensor.frame import F32
 
 log = logging.getLogger("train_thermal")
 
-F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 
 #: Held-out simulated scenes come from this seed offset: other rooms, sensors and crowds.
