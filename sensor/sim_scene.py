@@ -9,6 +9,7 @@ visits as time goes on, so that a random scene runs for ever without repeating.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
@@ -182,8 +183,19 @@ class Visit:
     _times: tuple[float, ...] = field(default=(), repr=False, compare=False)
     _dist: tuple[float, ...] = field(default=(), repr=False, compare=False)
     residues: tuple[Residue, ...] = field(default=(), repr=False, compare=False)
+    _fidget: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Nobody holds still: postural sway, shifting weight, a glance aside.
+        # Phases and periods come from the visit itself, so a scene stays reproducible.
+        k0 = self.keys[0]
+        seed = hashlib.blake2b(repr((k0.t, k0.x, k0.y, k0.yaw, self.appearance.height_m)).encode(),
+                               digest_size=8).digest()  # fmt: skip
+        u = np.random.default_rng(int.from_bytes(seed, "little")).random(8).tolist()
+        object.__setattr__(self, "_fidget", (
+            3.0 + 5.0 * u[0], 10.0 + 15.0 * u[1], 4.0 + 8.0 * u[2], 6.0 + 10.0 * u[3],
+            TAU * u[4], TAU * u[5], TAU * u[6], TAU * u[7],
+        ))  # fmt: skip
         times = tuple(k.t for k in self.keys)
         dist = [0.0]
         for a, b in zip(self.keys, self.keys[1:], strict=False):
@@ -241,10 +253,11 @@ class Visit:
         dyaw = (b.yaw - a.yaw + math.pi) % TAU - math.pi
         dist = self._dist[i] + f * (self._dist[i + 1] - self._dist[i]) if len(keys) > 1 else 0.0
         stride = 0.75 * self.appearance.height_m / 1.75
+        fx, fy, fyaw = self._sway(t, b.posture)
         return Pose(
-            x=a.x + f * dx,
-            y=a.y + f * dy,
-            yaw=a.yaw + f * dyaw,
+            x=a.x + f * dx + fx,
+            y=a.y + f * dy + fy,
+            yaw=a.yaw + f * dyaw + fyaw,
             from_posture=a.posture,
             to_posture=b.posture,
             blend=f if a.posture != b.posture else 1.0,
@@ -253,6 +266,24 @@ class Visit:
             gait_phase=math.pi * dist / stride,
             gait_amp=0.38 * min(1.0, speed / 1.3) if moving else 0.0,
         )
+
+    def _sway(self, t: float, posture: int) -> tuple[float, float, float]:
+        """Small movements (m, m, rad) of a person who is not walking.
+
+        Standing sway is a few cm (postural control) plus slow shifts of weight;
+        a seated person leans and gestures a little more, someone lying shifts
+        least; each also glances aside now and then.
+        """
+        p1, p2, p3, p4, a, b, c, d = self._fidget
+        amp, turn = SWAY.get(posture, SWAY[STANDING])
+        w = TAU * t
+        fx = amp * (0.6 * math.sin(w / p1 + a) + math.sin(w / p2 + b))
+        fy = amp * 0.7 * (math.sin(w / p3 + c) + 0.5 * math.sin(w / p2 + d))
+        return fx, fy, turn * math.sin(w / p4 + a + c)
+
+
+#: Per posture: sway amplitude (m) and glance amplitude (rad) of a person not walking.
+SWAY = {STANDING: (0.03, 0.15), SITTING: (0.04, 0.2), LYING: (0.02, 0.08)}
 
 
 def heading(x0: float, y0: float, x1: float, y1: float) -> float:

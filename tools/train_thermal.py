@@ -172,8 +172,14 @@ class Dataset:
         return len(self.x)
 
 
-def to_dataset(recs: Sequence[Recording], part: str = "all", keep_unseen: bool = False) -> Dataset:
-    """Model inputs (each recording from a cold start) and per-head labels (-1: unlabelled)."""
+def to_dataset(
+    recs: Sequence[Recording], part: str = "all", keep_unseen: bool = False, stride: int = 1
+) -> Dataset:
+    """Model inputs (each recording from a cold start) and per-head labels (-1: unlabelled).
+
+    ``stride`` keeps every so many frames of simulated recordings (neighbouring
+    frames are nearly alike: more scenes, not more frames, teach the model to generalise).
+    """
     xs: list[F32] = []
     ys: dict[str, list[I32]] = {h: [] for h in HEADS}
     for r in recs:
@@ -182,6 +188,9 @@ def to_dataset(recs: Sequence[Recording], part: str = "all", keep_unseen: bool =
         keep = np.ones(len(c), dtype=bool)
         if r.heldout is not None and part != "all":
             keep = r.heldout if part == "heldout" else ~r.heldout
+        if stride > 1 and r.heldout is None:
+            offset = int(hashlib.sha256(r.name.encode()).hexdigest(), 16) % stride
+            keep &= np.arange(len(c)) % stride == offset
         unseen = np.zeros(len(c), dtype=bool) if keep_unseen else unseen_at_start(c, x)
         xs.append(x[keep])
         count = np.where(c.count >= 0, np.minimum(c.count, MAX_COUNT), -1)
@@ -473,6 +482,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="share of training samples given a body-warm object there since the cold start (default 0)",
     )
     ap.add_argument(
+        "--stride",
+        type=int,
+        default=1,
+        metavar="K",
+        help="learn from every K-th frame of each simulated trace (default 1: all)",
+    )
+    ap.add_argument(
         "--keep-unseen",
         action="store_true",
         help="also learn from people there since the cold start who never showed against the background "
@@ -485,8 +501,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if not 0.0 <= args.warm_objects <= 1.0:
         ap.error("--warm-objects must be between 0 and 1")
-    if args.synthetic_traces < 0 or args.epochs < 1 or args.seconds <= 0 or args.jobs < 1:
-        ap.error("--synthetic-traces must be 0 or more, --epochs and --jobs 1 or more, --seconds positive")
+    if args.synthetic_traces < 0 or args.epochs < 1 or args.seconds <= 0 or args.jobs < 1 or args.stride < 1:
+        ap.error(
+            "--synthetic-traces must be 0 or more; --epochs, --jobs and --stride 1 or more; "
+            "--seconds positive"
+        )
     return args
 
 
@@ -532,7 +551,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.synthetic_traces
         else []
     )
-    train_ds = to_dataset(sim_train, part="train", keep_unseen=args.keep_unseen)
+    train_ds = to_dataset(sim_train, part="train", keep_unseen=args.keep_unseen, stride=args.stride)
     if user:
         # A few minutes recorded on site would drown among hours of simulation.
         mine = to_dataset(user, part="train", keep_unseen=args.keep_unseen)
@@ -583,7 +602,7 @@ def _main(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-        all_ds = to_dataset([*sim_train, *user], keep_unseen=args.keep_unseen)
+        all_ds = to_dataset([*sim_train, *user], keep_unseen=args.keep_unseen, stride=args.stride)
         sidecar = {
             "format": "heatcast-thermal-model",
             "version": 1,
@@ -605,6 +624,7 @@ def _main(args: argparse.Namespace) -> int:
                 "synthetic_sets": [f"{seed}:{args.synthetic_traces}:{args.seconds:g}", *args.more_sim],
                 "synthetic_seconds_10fps": args.seconds,
                 "synthetic_share_1fps": SLOW_SHARE,
+                "frame_stride": args.stride,
                 "labelled_traces": [
                     {"path": r.name, "frames": len(r.chunk), "sha256": _file_hash(Path(r.name))} for r in user
                 ],
