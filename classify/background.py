@@ -58,6 +58,11 @@ AMBIENT_RANK = 32
 #: A pixel never seen to change since the cold start stops counting as
 #: possibly hiding a person over this time (s).
 TAU_HIDDEN_S = 180.0
+#: Activity is how far each pixel's block means wander about their own slow
+#: average (a running standard deviation over this time, s), above the
+#: frame's typical wander: people sway, shift their weight and glance aside;
+#: a radiator, a screen or a lamp never does.
+TAU_ACTIVITY_S = 20.0
 #: Nothing hotter than this (apparent C) is a person.
 HOT_C = 40.0
 #: The thermistor is smoothed first: some boards report whole degrees.
@@ -91,9 +96,14 @@ class Background:
         #: How likely each pixel still hides someone absorbed at the cold start:
         #: unconfirmed pixels, fading as the watch goes on without a change.
         self.hidden = np.zeros((ROWS, COLS), dtype=np.float32)
+        #: Recent movement per pixel (C): a still person from the cold start
+        #: shows here even once the background has absorbed them.
+        self.activity = np.zeros((ROWS, COLS), dtype=np.float32)
         self._fore = np.zeros((ROWS, COLS), dtype=bool)
         self._steady_s = np.zeros((ROWS, COLS), dtype=np.float32)
         self._last_mean: F32 | None = None
+        self._slow: F32 | None = None
+        self._var = np.zeros((ROWS, COLS), dtype=np.float32)
 
     def _start(self, pixels: F32, t: float, thermistor: float) -> F32:
         bg = np.array(pixels, dtype=np.float32, copy=True)
@@ -130,18 +140,19 @@ class Background:
         self.learn(pixels, t, therm)
         return diff, ambient
 
-    def subtract_many(self, pixels: F32, t: F64, thermistor: F64) -> tuple[F32, F32, F32]:
+    def subtract_many(self, pixels: F32, t: F64, thermistor: F64) -> tuple[F32, F32, F32, F32]:
         """:meth:`subtract` for an (N, 8, 8) array; ``thermistor`` holds NaN where unknown.
 
         Returns the (N, 8, 8) differences, the (N,) ambient and the (N, 8, 8)
-        :attr:`hidden` each frame was taken against.
+        :attr:`hidden` and :attr:`activity` each frame was taken against.
         """
         n = len(pixels)
         out = np.empty((n, ROWS, COLS), dtype=np.float32)
         ambient = np.empty(n, dtype=np.float32)
         hidden = np.empty((n, ROWS, COLS), dtype=np.float32)
+        activity = np.empty((n, ROWS, COLS), dtype=np.float32)
         if n == 0:
-            return out, ambient, hidden
+            return out, ambient, hidden, activity
         bg = self.start(pixels[0], float(t[0]), float(thermistor[0]))
         i = 0
         while i < n:
@@ -149,6 +160,7 @@ class Background:
             np.subtract(pixels[i : i + j], bg, out=out[i : i + j])
             ambient[i : i + j] = self.ambient
             hidden[i : i + j] = self.hidden
+            activity[i : i + j] = self.activity
             if j == BLOCK:
                 block = pixels[i : i + j]
                 self._filled = BLOCK
@@ -161,7 +173,7 @@ class Background:
                 self._update(block, float(t[i - 1]), float(thermistor[i - 1]))
                 assert self.bg is not None
                 bg = self.bg
-        return out, ambient, hidden
+        return out, ambient, hidden, activity
 
     def _update(self, block: F32, t: float, thermistor: float) -> None:
         bg = self.bg
@@ -173,6 +185,20 @@ class Background:
         rise = d if self._last_mean is None else mean - self._last_mean
         self._last_mean = mean
         dt = min(max(t - self._t_last, 0.0), MAX_GAP_S)
+        a_act = np.float32(-math.expm1(-dt / TAU_ACTIVITY_S))
+        if self._slow is None:
+            self._slow = mean.copy()
+        dev = mean - self._slow
+        self._slow += a_act * dev
+        dev *= dev
+        dev -= self._var
+        dev *= a_act
+        self._var += dev
+        act = np.sqrt(self._var, out=self.activity)
+        # The frame's typical wander is the sensor's noise (and the room's drift), not movement.
+        act -= np.float32(np.partition(act, AMBIENT_RANK, axis=None)[AMBIENT_RANK])
+        np.maximum(act, 0.0, out=act)
+        act *= mean <= HOT_C
         self._t_last = t
         a_empty = -math.expm1(-dt / TAU_EMPTY_S)
         a_cold = -math.expm1(-dt / TAU_COLD_S)

@@ -11,6 +11,12 @@ Each input is an (8, 8, 7) array, channels last:
 * ``relief`` — the frame minus its row's second-coolest pixel: the same, but
   free of the room's vertical gradient (floor cool, ceiling warm), so that a
   person standing in view since the start stands out as a warm column;
+* ``activity`` — how much each pixel wandered lately beyond the sensor's noise
+  (a running deviation over :data:`~heatcast.classify.background.TAU_ACTIVITY_S`,
+  magnified by :data:`ACTIVITY_GAIN`):
+  people sway, turn and shift every few seconds, a radiator or a screen at
+  body temperature never does — so a still person there since the cold start
+  differs from a warm object even after the background absorbed them;
 * ``hidden`` — how likely each pixel still hides a person who was there at the
   cold start (the background has never seen it change; fades over minutes):
   tells a person standing still since the start from a warm object.
@@ -33,15 +39,18 @@ from heatcast.classify.background import Background
 from heatcast.sensor.frame import COLS, F32, F64, ROWS
 
 #: Bump when the input changes meaning; the model's sidecar must match.
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 LAGS = (0, 1, 2, 4)
-CHANNEL_NAMES = (*(f"diff@{lag}" for lag in LAGS), "warmth", "relief", "hidden")
+CHANNEL_NAMES = (*(f"diff@{lag}" for lag in LAGS), "warmth", "relief", "activity", "hidden")
 #: The relief channel subtracts this order statistic of each row.
 ROW_RANK = 1
 CHANNELS = len(CHANNEL_NAMES)
 HISTORY = max(LAGS) + 1
 #: Degrees C per input unit.
 SCALE_C = 4.0
+#: The activity channel is magnified this much: a still person's sway is a
+#: tenth of a degree, which the int8 input must still resolve.
+ACTIVITY_GAIN = 4.0
 INPUT_SHAPE = (ROWS, COLS, CHANNELS)
 
 
@@ -54,6 +63,7 @@ def describe() -> dict[str, object]:
         "lags_frames": list(LAGS),
         "scale_c": SCALE_C,
         "hot_c": HOT_C,
+        "activity_gain": ACTIVITY_GAIN,
         "background": "per-pixel, block-updated (heatcast.classify.background)",
     }
 
@@ -91,6 +101,7 @@ class FeatureWindow:
         self._new = np.zeros((ROWS, COLS, 3), dtype=np.float32)
         self._out = np.zeros(INPUT_SHAPE, dtype=self._dtype)
         self._hidden = np.zeros((ROWS, COLS), dtype=self._dtype)
+        self._activity = np.zeros((ROWS, COLS), dtype=self._dtype)
 
     def _finish(self, x: F32) -> npt.NDArray[np.generic]:
         """Scaled values -> this window's dtype (in place where it can)."""
@@ -121,6 +132,7 @@ class FeatureWindow:
         new *= ((pixels <= HOT_C) * self._mult)[..., None]
         q = self._finish(new)
         hidden = self._hidden
+        activity = self._activity
         if bgm.learn(pixels, t, therm):
             self._rebase()
         hist = self._hist
@@ -132,7 +144,8 @@ class FeatureWindow:
         if out is None:
             out = self._out
         out[..., : len(LAGS)] = hist[..., LAGS]
-        out[..., len(LAGS) : -1] = q[..., 1:]
+        out[..., len(LAGS) : -2] = q[..., 1:]
+        out[..., -2] = activity
         out[..., -1] = hidden
         return out
 
@@ -142,13 +155,14 @@ class FeatureWindow:
         self._base[..., 0] = bgm.bg
         self._base[..., 1] = bgm.ambient
         self._hidden = self._finish(bgm.hidden * self._unit)
+        self._activity = self._finish(bgm.activity * (self._mult * ACTIVITY_GAIN))
 
     def many(self, pixels: F32, t: F64, thermistor: F64) -> npt.NDArray[np.generic]:
         """Inputs for (N, 8, 8) consecutive frames: an (N, 8, 8, C) array."""
         n = len(pixels)
         if n == 0:
             return np.zeros((0, *INPUT_SHAPE), dtype=self._dtype)
-        diff, ambient, hidden = self.background.subtract_many(pixels, t, thermistor)
+        diff, ambient, hidden, activity = self.background.subtract_many(pixels, t, thermistor)
         new = np.empty((n, ROWS, COLS, 3), dtype=np.float32)
         new[..., 0] = diff
         np.subtract(pixels, ambient[:, None, None], out=new[..., 1])
@@ -165,7 +179,9 @@ class FeatureWindow:
         out = np.empty((n, *INPUT_SHAPE), dtype=self._dtype)
         for k, lag in enumerate(LAGS):
             out[..., k] = full[HISTORY - 1 - lag : HISTORY - 1 - lag + n]
-        out[..., len(LAGS) : -1] = q[..., 1:]
+        out[..., len(LAGS) : -2] = q[..., 1:]
+        activity *= self._mult * ACTIVITY_GAIN
+        out[..., -2] = self._finish(activity)
         out[..., -1] = self._finish(hidden * self._unit)
         self._hist = np.ascontiguousarray(np.moveaxis(full[-HISTORY:][::-1], 0, -1))
         return out

@@ -60,6 +60,8 @@ SLOW_SHARE = 0.2
 SPLIT_BLOCK = 50
 #: Someone there since the cold start has shown once a pixel stood this far above the background (C).
 UNSEEN_C = 1.0
+#: Share of training samples moved one pixel sideways.
+SHIFT_SHARE = 0.3
 LOSS_WEIGHTS = {"presence": 1.0, "count": 1.0, "posture": 0.6, "orientation": 0.6}
 
 
@@ -277,12 +279,18 @@ def add_warm_objects(x: F32, share: float, rng: np.random.Generator) -> None:
 
 
 def augment(x: F32, rng: np.random.Generator, warm_objects: float = 0.0) -> F32:
-    """Mirroring, noise, gain and offset, ambient shifts (one draw per sample), warm objects."""
+    """Mirroring, sideways steps, noise, gain, offset, ambient shifts (one draw per sample), warm objects."""
     n = len(x)
     x = x.copy()
     add_warm_objects(x, warm_objects, rng)
     flip = rng.random(n) < 0.5
     x[flip] = x[flip][:, :, ::-1, :]
+    # the same scene a step to the side: rooms are not learned by where their things stand
+    for step, pick in ((1, rng.random(n) < SHIFT_SHARE / 2), (-1, rng.random(n) < SHIFT_SHARE / 2)):
+        moved = np.roll(x[pick], step, axis=2)
+        edge = 0 if step > 0 else -1
+        moved[:, :, edge] = x[pick][:, :, edge]
+        x[pick] = moved
     gain = rng.uniform(0.65, 1.35, (n, 1, 1, 1)).astype(np.float32)
     x[..., :-1] *= gain  # the last channel, hidden, is a likelihood, not a temperature
     d = len(features.LAGS)

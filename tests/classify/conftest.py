@@ -25,6 +25,21 @@ def sim_traces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
+def unseen_scenes(sim_traces: list[Path], tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The two busy scenes plus ten random ones (rooms, things, crowds, cold starts), 60 s each.
+
+    Two scenes alone are too few to rank two classifiers: one still person
+    there from the cold start can swing a label by several points.
+    """
+    folder = tmp_path_factory.mktemp("unseen")
+    paths = list(sim_traces)
+    for k in range(10):
+        seed = TEST_SEEDS[0] + 1000 + k
+        paths.append(write_trace(folder / f"sim-{seed}.csv.gz", simulate(seed, 60.0)))
+    return paths
+
+
+@pytest.fixture(scope="session")
 def shipped_model() -> Path:
     from heatcast.classify.model import default_model_path
 

@@ -164,7 +164,7 @@ def test_frame_by_frame_equals_arrays(splits: list[int]) -> None:
     parts = []
     start = 0
     for n in splits:
-        d, _, _ = other.subtract_many(pics[start : start + n], t[start : start + n], th[start : start + n])
+        d, _, _, _ = other.subtract_many(pics[start : start + n], t[start : start + n], th[start : start + n])
         parts.append(d)
         start += n
     assert np.array_equal(np.concatenate(parts), ref)
@@ -187,3 +187,23 @@ def test_hidden_marks_what_the_cold_start_may_have_absorbed() -> None:
     assert bg.hidden[outside].min() > 0.9
     feed(bg, [noisy(base, rng) for _ in range(600)], 1.0, t0=14.0)  # ten quiet minutes at 1 fps
     assert bg.hidden.max() < 0.1  # nothing ever changed there: a static room, not a person
+
+
+def test_activity_tells_a_person_there_from_the_start_from_a_warm_object() -> None:
+    rng = np.random.default_rng(11)
+    base = room(rng)
+    radiator = (slice(5, 7), slice(0, 2))
+    base[radiator] += 8.0  # body-warm, there from the start, never moves
+    person = base.copy()
+    person[PERSON] += 5.0
+    turned = person.copy()
+    turned[2, 3:5] -= 1.0  # the head turns now and then (face, hair)
+    bg = Background()
+    feed(bg, [noisy(turned if (i // 40) % 3 == 0 else person, rng) for i in range(300)], 10.0)
+    # both were absorbed at the cold start; only the person ever changed
+    assert bg.activity[2, 3:5].min() > 0.3
+    assert bg.activity[radiator].max() < 0.15
+    assert np.median(bg.activity) < 0.05  # the sensor's noise is not movement
+    # still for a minute: the mark fades
+    feed(bg, [noisy(person, rng) for _ in range(600)], 10.0, t0=30.0)
+    assert bg.activity[2, 3:5].max() < 0.2

@@ -32,7 +32,7 @@ def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
     tmp_path: Path, sim_traces: list[Path]
 ) -> None:
     out = tmp_path / "tiny.tflite"
-    done = train(out, tmp_path / "cache", str(sim_traces[0]))
+    done = train(out, tmp_path / "cache", "--stride", "2", str(sim_traces[0]))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "held-out simulated" in done.stdout
     assert out.stat().st_size <= MAX_MODEL_BYTES
@@ -40,6 +40,7 @@ def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
     assert side["labels"]["count"] == ["0", "1", "2", "3", "4+"]
     assert side["training"]["synthetic_traces"] == 6
     assert side["training"]["labelled_traces"][0]["frames"] == 900
+    assert side["training"]["frame_stride"] == 2
     assert len(side["training"]["sha256"]) == 64
     assert side["input"]["quantization"]["scale"] > 0
     assert (tmp_path / "tiny-confusion.png").read_bytes()[:4] == b"\x89PNG"

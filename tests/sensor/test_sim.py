@@ -355,6 +355,32 @@ def test_still_person_stays_labelled_for_minutes() -> None:
     assert max(means) - min(means) < 0.3
 
 
+@pytest.mark.parametrize("posture", [STANDING, SITTING, LYING])
+def test_nobody_holds_perfectly_still(posture: int) -> None:
+    visit = still_person(0.3, 2.0, math.pi, posture)
+    poses = [visit.pose(t) for t in np.arange(0.0, 60.0, 0.5)]
+    xs = np.array([p.x for p in poses if p is not None])
+    ys = np.array([p.y for p in poses if p is not None])
+    yaws = np.array([p.yaw for p in poses if p is not None])
+    wander = np.hypot(xs - 0.3, ys - 2.0)
+    assert 0.01 < wander.max() < 0.15  # sway and shifts of weight: centimetres, never a step
+    assert 0.02 < np.ptp(yaws) < 0.8  # glances aside, not turns
+    again = [visit.pose(t) for t in np.arange(0.0, 60.0, 0.5)]
+    assert [p.x for p in again if p is not None] == xs.tolist()  # reproducible
+
+
+def test_a_still_person_shows_against_an_empty_room() -> None:
+    """The sway is what tells someone there since the cold start from a warm thing."""
+
+    def wander(visits: tuple[Visit, ...]) -> float:
+        scene = Scene(room=bare_room(), sensor=quiet_sensor(noise_c=0.15), visits=visits)
+        px = np.stack([r.frame.pixels for r in itertools.islice(Simulator(4, 10.0, scene).records(), 600)])
+        blocks = px.reshape(-1, 8, 8, 8).mean(axis=1)
+        return float(blocks.std(axis=0).max())
+
+    assert wander((still_person(0.2, 1.6, math.pi, SITTING),)) > 2 * wander(())
+
+
 def test_hot_objects_raise_pixels_but_not_the_count() -> None:
     from heatcast.sensor.sim_render import Box
     from heatcast.sensor.sim_scene import Thing
