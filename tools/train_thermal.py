@@ -643,6 +643,7 @@ def _main(args: argparse.Namespace) -> int:
                 "sha256": data_hash(all_ds),
                 "augmentation": [
                     "mirror",
+                    "sideways step",
                     "noise",
                     "gain 0.65-1.35",
                     "offset",
