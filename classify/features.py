@@ -91,6 +91,7 @@ class FeatureWindow:
             self._unit = np.float32(1.0 / quant[0])
             self._zero = np.float32(quant[1])
             self._dtype = np.int8
+        self._act_mult = self._mult * np.float32(ACTIVITY_GAIN)
         self.reset()
 
     def reset(self) -> None:
@@ -155,7 +156,7 @@ class FeatureWindow:
         self._base[..., 0] = bgm.bg
         self._base[..., 1] = bgm.ambient
         self._hidden = self._finish(bgm.hidden * self._unit)
-        self._activity = self._finish(bgm.activity * (self._mult * ACTIVITY_GAIN))
+        self._activity = self._finish(bgm.activity * self._act_mult)
 
     def many(self, pixels: F32, t: F64, thermistor: F64) -> npt.NDArray[np.generic]:
         """Inputs for (N, 8, 8) consecutive frames: an (N, 8, 8, C) array."""
@@ -180,7 +181,7 @@ class FeatureWindow:
         for k, lag in enumerate(LAGS):
             out[..., k] = full[HISTORY - 1 - lag : HISTORY - 1 - lag + n]
         out[..., len(LAGS) : -2] = q[..., 1:]
-        activity *= self._mult * ACTIVITY_GAIN
+        activity *= self._act_mult
         out[..., -2] = self._finish(activity)
         out[..., -1] = self._finish(hidden * self._unit)
         self._hist = np.ascontiguousarray(np.moveaxis(full[-HISTORY:][::-1], 0, -1))
