@@ -287,9 +287,10 @@ def augment(x: F32, rng: np.random.Generator, warm_objects: float = 0.0) -> F32:
     x[flip] = x[flip][:, :, ::-1, :]
     # the same scene a step to the side: rooms are not learned by where their things stand
     for step, pick in ((1, rng.random(n) < SHIFT_SHARE / 2), (-1, rng.random(n) < SHIFT_SHARE / 2)):
-        moved = np.roll(x[pick], step, axis=2)
+        src = x[pick]
+        moved = np.roll(src, step, axis=2)
         edge = 0 if step > 0 else -1
-        moved[:, :, edge] = x[pick][:, :, edge]
+        moved[:, :, edge] = src[:, :, edge]
         x[pick] = moved
     gain = rng.uniform(0.65, 1.35, (n, 1, 1, 1)).astype(np.float32)
     x[..., :-1] *= gain  # the last channel, hidden, is a likelihood, not a temperature
