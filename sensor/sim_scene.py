@@ -268,7 +268,8 @@ class Visit:
         )
 
     def _sway(self, t: float, posture: int) -> tuple[float, float, float]:
-        """Small movements (m, m, rad) of a person who is not walking.
+        """Small movements (m, m, rad) added to every pose: they matter while
+        the person stands, sits or lies still (the gait dwarfs them on the move).
 
         Standing sway is a few cm (postural control) plus slow shifts of weight;
         a seated person leans and gestures a little more, someone lying shifts
@@ -282,7 +283,7 @@ class Visit:
         return fx, fy, turn * math.sin(w / p4 + a + c)
 
 
-#: Per posture: sway amplitude (m) and glance amplitude (rad) of a person not walking.
+#: Per posture: sway amplitude (m) and glance amplitude (rad).
 SWAY = {STANDING: (0.03, 0.15), SITTING: (0.04, 0.2), LYING: (0.02, 0.08)}
 
 
