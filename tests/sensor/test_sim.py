@@ -543,3 +543,22 @@ def test_a_backpack_cools_the_back_but_not_the_front() -> None:
     front = body(face, True) - body(face, False)
     assert back.min() < -1.0
     assert np.abs(front).max() < 0.1
+
+
+def test_sim_version_ignores_comments_and_docstrings_but_not_code(tmp_path: Path) -> None:
+    from heatcast.sensor import sim
+
+    here = Path(sim.__file__).resolve().parent
+    names = ("sim.py", "sim_body.py", "sim_render.py", "sim_scene.py")
+    for name in names:
+        (tmp_path / name).write_text((here / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert sim._version(tmp_path) == sim.SIM_VERSION
+
+    scene = tmp_path / "sim_scene.py"
+    original = scene.read_text(encoding="utf-8")
+    reworded = original.replace('"""', '"""Reworded. ', 1) + "\n# a closing comment\n"
+    scene.write_text(reworded, encoding="utf-8")
+    assert sim._version(tmp_path) == sim.SIM_VERSION
+
+    scene.write_text(original + "\nX = 1\n", encoding="utf-8")
+    assert sim._version(tmp_path) != sim.SIM_VERSION
