@@ -128,6 +128,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+#: The simulator's own modules: what SIM_VERSION hashes.
+SOURCES = ("sim.py", "sim_body.py", "sim_render.py", "sim_scene.py")
+
+
 def _version(here: Path | None = None) -> str:
     """A short hash of the simulator's code: changes whenever its output may.
 
@@ -136,7 +140,7 @@ def _version(here: Path | None = None) -> str:
     """
     digest = hashlib.sha256()
     here = here or Path(__file__).resolve().parent
-    for name in ("sim.py", "sim_body.py", "sim_render.py", "sim_scene.py"):
+    for name in SOURCES:
         try:
             tree = ast.parse((here / name).read_bytes())
         except (OSError, SyntaxError):

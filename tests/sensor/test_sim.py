@@ -549,8 +549,7 @@ def test_sim_version_ignores_comments_and_docstrings_but_not_code(tmp_path: Path
     from heatcast.sensor import sim
 
     here = Path(sim.__file__).resolve().parent
-    names = ("sim.py", "sim_body.py", "sim_render.py", "sim_scene.py")
-    for name in names:
+    for name in sim.SOURCES:
         (tmp_path / name).write_text((here / name).read_text(encoding="utf-8"), encoding="utf-8")
     assert sim._version(tmp_path) == sim.SIM_VERSION
 
