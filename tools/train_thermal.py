@@ -222,11 +222,14 @@ def unseen_at_start(c: Chunk, x: F32) -> npt.NDArray[np.bool_]:
     return out
 
 
-def data_hash(ds: Dataset) -> str:
+def data_hash(*parts: Dataset) -> str:
+    """sha256 of the inputs and labels of ``parts``, as if they were one concatenated dataset."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(ds.x).tobytes())
+    for ds in parts:
+        h.update(np.ascontiguousarray(ds.x).tobytes())
     for name in HEADS:
-        h.update(np.ascontiguousarray(ds.y[name]).tobytes())
+        for ds in parts:
+            h.update(np.ascontiguousarray(ds.y[name]).tobytes())
     return h.hexdigest()
 
 
@@ -561,6 +564,7 @@ def _main(args: argparse.Namespace) -> int:
         else []
     )
     train_ds = to_dataset(sim_train, part="train", keep_unseen=args.keep_unseen, stride=args.stride)
+    n_sim = len(train_ds)
     if user:
         # A few minutes recorded on site would drown among hours of simulation.
         mine = to_dataset(user, part="train", keep_unseen=args.keep_unseen)
@@ -611,7 +615,9 @@ def _main(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-        all_ds = to_dataset([*sim_train, *user], keep_unseen=args.keep_unseen, stride=args.stride)
+        # Simulated traces have no held-out part: their training frames are all of them.
+        sim_all = Dataset(train_ds.x[:n_sim], {h: train_ds.y[h][:n_sim] for h in HEADS})
+        user_all = to_dataset(user, keep_unseen=args.keep_unseen, stride=args.stride)
         sidecar = {
             "format": "heatcast-thermal-model",
             "version": 1,
@@ -641,7 +647,7 @@ def _main(args: argparse.Namespace) -> int:
                 "trace_weight": args.trace_weight,
                 "cold_start_unseen": "kept" if args.keep_unseen else "left out",
                 "classes": class_counts(train_ds),
-                "sha256": data_hash(all_ds),
+                "sha256": data_hash(sim_all, user_all),
                 "augmentation": [
                     "mirror",
                     "sideways step",
