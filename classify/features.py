@@ -4,7 +4,7 @@ Each input is an (8, 8, 7) array, channels last:
 
 * ``diff@0``, ``diff@1``, ``diff@2``, ``diff@4`` — the frame minus the
   background now and 1, 2 and 4 frames ago: where people are, and how they move
-  (people walking across are usually side-on);
+  (people walking across are usually side-on, which the model learns);
 * ``warmth`` — the frame minus the room's ambient (the background's median):
   lets the model see a person who was already there when heatcast started and
   so sits in the background;
@@ -186,72 +186,6 @@ class FeatureWindow:
         out[..., -1] = self._finish(hidden * self._unit)
         self._hist = np.ascontiguousarray(np.moveaxis(full[-HISTORY:][::-1], 0, -1))
         return out
-
-
-#: The warm mass "moves" when its centre shifts this many pixels between the
-#: newest difference and the one LAGS[-1] frames older.
-MOVE_PX = 0.2
-#: Pixels count towards the centre by how far they stand above this (C) ...
-MOVE_FLOOR_C = 1.0
-#: ... and there must be this much of them (C x pixels) in both frames.
-MOVE_MASS_C = 0.5
-#: Per pixel: 1, its row, its column. Sums of whole numbers are exact in
-#: float64 in any order, so one frame at a time and whole arrays agree exactly.
-_WEIGHTS = np.stack(
-    [np.ones(ROWS * COLS), np.repeat(np.arange(ROWS), COLS), np.tile(np.arange(COLS), ROWS)], axis=1
-).astype(np.float64)
-_PAIR = [0, len(LAGS) - 1]
-
-
-def _sums(pair: npt.NDArray[np.int8], floor: int) -> npt.NDArray[np.float64]:
-    """(..., 2, 3): mass, row moment and column moment of the newest and oldest difference.
-
-    ``pair`` is ``window[..., _PAIR]``.
-    """
-    x = pair.astype(np.float64)
-    x -= floor
-    np.maximum(x, 0.0, out=x)
-    flat = x.reshape(*x.shape[:-3], ROWS * COLS, 2)
-    out: npt.NDArray[np.float64] = np.swapaxes(flat, -1, -2) @ _WEIGHTS
-    return out
-
-
-def moving(window: npt.NDArray[np.int8], zero_point: int, scale: float) -> npt.NDArray[np.bool_]:
-    """Per int8 window (N, 8, 8, C): did the warm mass move?"""
-    unit = scale * SCALE_C  # degrees C per step
-    floor = zero_point + round(MOVE_FLOOR_C / unit)
-    m = _sums(window[..., _PAIR], floor)
-    s0, s1 = m[..., 0, 0], m[..., 1, 0]
-    ok = (s0 >= MOVE_MASS_C / unit) & (s1 >= MOVE_MASS_C / unit)
-    d0, d1 = np.maximum(s0, 1.0), np.maximum(s1, 1.0)
-    dr = m[..., 0, 1] / d0 - m[..., 1, 1] / d1
-    dc = m[..., 0, 2] / d0 - m[..., 1, 2] / d1
-    out: npt.NDArray[np.bool_] = ok & (dr * dr + dc * dc > MOVE_PX * MOVE_PX)
-    return out
-
-
-class MovingOne:
-    """:func:`moving` for one window, with plain floats after one matrix product (the kiosk's hot path)."""
-
-    def __init__(self, zero_point: int, scale: float) -> None:
-        unit = scale * SCALE_C
-        self.floor = zero_point + round(MOVE_FLOOR_C / unit)
-        self.mass = MOVE_MASS_C / unit
-
-    @staticmethod
-    def pair(window: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
-        """The two channels the cue needs (a copy: the interpreter's memory must not be held)."""
-        out: npt.NDArray[np.int8] = window[..., _PAIR]
-        return out
-
-    def __call__(self, pair: npt.NDArray[np.int8]) -> bool:
-        sums: list[list[float]] = _sums(pair, self.floor).tolist()
-        (s0, r0, c0), (s1, r1, c1) = sums
-        if s0 < self.mass or s1 < self.mass:
-            return False
-        dr = r0 / s0 - r1 / s1
-        dc = c0 / s0 - c1 / s1
-        return dr * dr + dc * dc > MOVE_PX * MOVE_PX
 
 
 def quantize(features: F32, scale: float, zero_point: int) -> npt.NDArray[np.int8]:

@@ -12,10 +12,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from heatcast.classify.audience import Audience
-from heatcast.classify.features import FeatureWindow, MovingOne, moving
+from heatcast.classify.features import FeatureWindow
 from heatcast.classify.model import ThermalModel, load_model
 from heatcast.classify.smoothing import Smoother
 from heatcast.sensor.frame import F32, F64, Frame
@@ -36,9 +35,6 @@ class Pipeline:
         self._input, self._outputs = m.tensor_views()
         self._invoke = m.interpreter.invoke
         self._dequant = [(float(h.zero_point), float(h.scale)) for h in m.heads]
-        self._zero = m.input_zero_point
-        self._scale = m.input_scale
-        self._moving = MovingOne(m.input_zero_point, m.input_scale)
 
     def reset(self) -> None:
         """Forget everything: the next frame is a cold start."""
@@ -51,36 +47,30 @@ class Pipeline:
             self._input, self._outputs = self.model.tensor_views()
         window = self._input()[0]
         self.window.step(frame.pixels, frame.t, frame.thermistor, out=window)
-        pair = MovingOne.pair(window)
         del window  # the interpreter refuses to run while a view of its memory lives
         self._invoke()
         (pz, ps), (cz, cs), (sz, ss), (oz, os_) = self._dequant
         o = self._outputs
         p = (o[0]()[0, 1].item() - pz) * ps
-        # Below the lower presence threshold nobody is there and orientation is moot.
-        move = p >= self.smoother.off and self._moving(pair)
         count = [(v - cz) * cs for v in o[1]()[0].tolist()]
         posture = [(v - sz) * ss for v in o[2]()[0].tolist()]
         orientation = [(v - oz) * os_ for v in o[3]()[0].tolist()]
-        return self.smoother.step(frame.t, p, count, posture, orientation, move)
+        return self.smoother.step(frame.t, p, count, posture, orientation)
 
-    def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> tuple[list[F64], npt.NDArray[np.bool_]]:
-        """Head probabilities and the motion cue for (N, 8, 8) consecutive frames (advances the window)."""
+    def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> list[F64]:
+        """Head probabilities for (N, 8, 8) consecutive frames (advances the window)."""
         q = self.window.many(pixels, t, thermistor)
         raw = self.model.predict_raw(q)  # type: ignore[arg-type]
-        move = moving(q, self._zero, self._scale)  # type: ignore[arg-type]
-        return [(r.astype(np.float64) - z) * s for r, (z, s) in zip(raw, self._dequant, strict=True)], move
+        return [(r.astype(np.float64) - z) * s for r, (z, s) in zip(raw, self._dequant, strict=True)]
 
     def run(self, pixels: F32, t: F64, thermistor: F64) -> list[Audience]:
         """:meth:`update` for (N, 8, 8) consecutive frames; ``thermistor`` is NaN where unknown."""
-        probs, move = self.probabilities(pixels, t, thermistor)
+        probs = self.probabilities(pixels, t, thermistor)
         pres, count, posture, orientation = (p.tolist() for p in probs)
         step = self.smoother.step
         return [
-            step(ti, pr[1], c, po, o, m)
-            for ti, pr, c, po, o, m in zip(
-                t.tolist(), pres, count, posture, orientation, move.tolist(), strict=True
-            )
+            step(ti, pr[1], c, po, o)
+            for ti, pr, c, po, o in zip(t.tolist(), pres, count, posture, orientation, strict=True)
         ]
 
     def run_frames(self, frames: list[Frame]) -> list[Audience]:

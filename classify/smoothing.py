@@ -41,7 +41,6 @@ class Smoother:
         count_margin: float = 0.1,
         label_tau_s: float = 0.3,
         label_margin: float = 0.1,
-        moving_side: float = 0.8,
     ) -> None:
         self.on = on
         self.off = off
@@ -49,7 +48,6 @@ class Smoother:
         self.count_margin = count_margin
         self.label_tau_s = label_tau_s
         self.label_margin = label_margin
-        self.moving_side = moving_side
         self.reset()
 
     def reset(self) -> None:
@@ -83,21 +81,9 @@ class Smoother:
         count: Sequence[float],
         posture: Sequence[float],
         orientation: Sequence[float],
-        moving: bool = False,
     ) -> Audience:
-        """One frame: ``presence`` is P(present); the others are the head probabilities.
-
-        ``moving`` says the warm mass moved across the view in the last frames:
-        people walking across are side-on, whatever their heads look like.
-        """
+        """One frame: ``presence`` is P(present); the others are the head probabilities."""
         self._rates(t)
-        if moving:
-            keep = 1.0 - self.moving_side
-            orientation = [
-                orientation[0] * keep,
-                orientation[1] * keep + self.moving_side,
-                orientation[2] * keep,
-            ]
         present = presence >= (self.off if self.present else self.on)
         if not present:
             if self.present:

@@ -75,18 +75,3 @@ def test_reset_is_a_cold_start() -> None:
     first = w.many(pixels, t, th).copy()
     w.reset()
     assert np.array_equal(w.many(pixels, t, th), first)
-
-
-def test_moving_sees_a_walker_and_not_a_stander() -> None:
-    from heatcast.classify.features import moving
-
-    pixels, t, th = scene()
-    q = FeatureWindow((0.03, -20)).many(pixels, t, th)
-    move = moving(np.asarray(q, dtype=np.int8), -20, 0.03)
-    assert move[20:45].mean() > 0.5  # walking across, one column per frame
-    still = pixels.copy()
-    still[10:50] = still[10]  # someone standing where they arrived
-    q = FeatureWindow((0.03, -20)).many(still, t, th)
-    assert not moving(np.asarray(q, dtype=np.int8), -20, 0.03)[20:45].any()
-    one = moving(np.asarray(q[30], dtype=np.int8), -20, 0.03)
-    assert one.shape == () and not one

@@ -98,13 +98,3 @@ def test_time_constants_are_in_seconds_not_frames() -> None:
     s.step(1.0, 0.95, one_hot(1, 5), one_hot(0, 3), one_hot(0, 3))
     a = s.step(2.0, 0.95, one_hot(3, 5), one_hot(2, 3), one_hot(2, 3))
     assert (a.count, a.posture, a.orientation) == (3, "lying", "away")
-
-
-def test_moving_people_are_side_on() -> None:
-    """The motion cue overrides a head that looks like it faces the sensor."""
-    s = Smoother()
-    a = s.step(0.0, 0.95, one_hot(1, 5), one_hot(0, 3), [0.6, 0.3, 0.1], moving=True)
-    assert a.orientation == "side"
-    s.reset()
-    a = s.step(0.0, 0.95, one_hot(1, 5), one_hot(0, 3), [0.6, 0.3, 0.1], moving=False)
-    assert a.orientation == "facing"
