@@ -15,7 +15,8 @@ written next to ``--out``. An existing model that scores better on the same
 held-out data is kept unless ``--force`` is given.
 
 Needs the ``[train]`` extra (tensorflow-cpu). Simulated traces are cached in
-``--cache`` so that a second run starts training at once.
+``--cache`` so that a second run starts training at once; those of older
+simulator versions, which are never read again, are deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -101,6 +103,25 @@ def _cache_file(cache: Path, seed: int, i: int, secs: float, fps: float) -> Path
     from heatcast.sensor.sim import SIM_VERSION
 
     return cache / f"sim-{SIM_VERSION}-{seed}-{i}-{secs:g}s-{fps:g}fps.npz"
+
+
+def prune_stale(cache: Path) -> None:
+    """Delete cached scenes of other simulator versions: they are never read again."""
+    from heatcast.sensor.sim import SIM_VERSION
+
+    stale = [
+        p for p in cache.glob("sim-*.npz") if re.fullmatch(r"sim-[0-9a-f]{12}-.*", p.name) and
+        not p.name.startswith(f"sim-{SIM_VERSION}-")
+    ]  # fmt: skip
+    freed = 0
+    for path in stale:
+        try:
+            freed += path.stat().st_size
+            path.unlink()
+        except OSError as exc:  # another run pruning too, or a read-only cache: harmless
+            log.debug("%s: not removed: %s", path, exc)
+    if stale:
+        log.info("removed %d cached scenes of older simulator versions (%.0f MB)", len(stale), freed / 1e6)
 
 
 def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, label: str) -> list[Recording]:
@@ -542,6 +563,8 @@ def _main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.cache.is_dir():
+        prune_stale(args.cache)
     sim_train = (
         simulated(seed, args.synthetic_traces, args.seconds, args.cache, args.jobs, "training")
         if args.synthetic_traces

@@ -32,7 +32,11 @@ def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
     tmp_path: Path, sim_traces: list[Path]
 ) -> None:
     out = tmp_path / "tiny.tflite"
-    done = train(out, tmp_path / "cache", "--stride", "2", str(sim_traces[0]))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "sim-0123456789ab-1-1-40s-10fps.npz").write_bytes(b"an older simulator's scene")
+    (cache / "notes.txt").write_text("not heatcast's")
+    done = train(out, cache, "--stride", "2", str(sim_traces[0]))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "held-out simulated" in done.stdout
     assert out.stat().st_size <= MAX_MODEL_BYTES
@@ -45,8 +49,10 @@ def test_short_training_run_makes_a_model_that_loads_and_beats_chance(
     assert side["input"]["quantization"]["scale"] > 0
     assert (tmp_path / "tiny-confusion.png").read_bytes()[:4] == b"\x89PNG"
     # a simulator change must never reuse scenes it would no longer render
-    cached = sorted(p.name for p in (tmp_path / "cache").glob("*.npz"))
+    # ... nor keep the scenes of older versions
+    cached = sorted(p.name for p in cache.glob("*.npz"))
     assert cached and all(name.startswith(f"sim-{SIM_VERSION}-") for name in cached)
+    assert (cache / "notes.txt").exists()
     load_model(out)
     report = evaluate(Pipeline(out), [sim_traces[1]])
     s = report["labels"]["presence"]
