@@ -109,19 +109,20 @@ def prune_stale(cache: Path) -> None:
     """Delete cached scenes of other simulator versions: they are never read again."""
     from heatcast.sensor.sim import SIM_VERSION
 
-    stale = [
-        p for p in cache.glob("sim-*.npz") if re.fullmatch(r"sim-[0-9a-f]{12}-.*", p.name) and
-        not p.name.startswith(f"sim-{SIM_VERSION}-")
-    ]  # fmt: skip
-    freed = 0
-    for path in stale:
+    removed = freed = 0
+    for path in cache.glob("sim-*.npz"):
+        if not re.fullmatch(r"sim-[0-9a-f]{12}-.*", path.name) or path.name.startswith(f"sim-{SIM_VERSION}-"):
+            continue
         try:
-            freed += path.stat().st_size
+            size = path.stat().st_size
             path.unlink()
         except OSError as exc:  # another run pruning too, or a read-only cache: harmless
             log.debug("%s: not removed: %s", path, exc)
-    if stale:
-        log.info("removed %d cached scenes of older simulator versions (%.0f MB)", len(stale), freed / 1e6)
+            continue
+        removed += 1
+        freed += size
+    if removed:
+        log.info("removed %d cached scenes of older simulator versions (%.0f MB)", removed, freed / 1e6)
 
 
 def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, label: str) -> list[Recording]:
