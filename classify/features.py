@@ -1,6 +1,6 @@
 """What the model sees: a short window of background-subtracted frames.
 
-Each input is an (8, 8, 7) array, channels last:
+Each input is an (8, 8, 8) array, channels last:
 
 * ``diff@0``, ``diff@1``, ``diff@2``, ``diff@4`` — the frame minus the
   background now and 1, 2 and 4 frames ago: where people are, and how they move
