@@ -86,28 +86,45 @@ class Smoother:
         self._rates(t)
         present = presence >= (self.off if self.present else self.on)
         if not present:
+            return self._labels(t, 0, posture, orientation, 1.0 - presence)
+        people = count[1:]
+        if not self.present:
+            self._ema_count = list(people)
+        else:
+            a = self._a_count
+            self._ema_count = [e + a * (p - e) for e, p in zip(self._ema_count, people, strict=False)]
+        self._count = _lead(self._ema_count, self._count, self.count_margin)
+        return self._labels(t, self._count + 1, posture, orientation, presence)
+
+    def decided(
+        self, t: float, count: int, posture: Sequence[float], orientation: Sequence[float], confidence: float
+    ) -> Audience:
+        """One frame whose count (0: nobody) is already decided: smooth posture and orientation only."""
+        self._rates(t)
+        self._count = count - 1
+        return self._labels(t, count, posture, orientation, confidence)
+
+    def _labels(
+        self, t: float, count: int, posture: Sequence[float], orientation: Sequence[float], confidence: float
+    ) -> Audience:
+        if count == 0:
             if self.present:
                 self.present = False
                 self._count = self._posture = self._orientation = -1
                 self._facing_since = None
-            return Audience(t, False, 0, None, None, 0.0, 0.0, 1.0 - presence)
-        people = count[1:]
+            return Audience(t, False, 0, None, None, 0.0, 0.0, confidence)
         if not self.present:
             # A new audience: start the averages from this frame alone.
             self.present = True
             self._since = t
-            self._ema_count = list(people)
             self._ema_posture = list(posture)
             self._ema_orientation = list(orientation)
         else:
-            a = self._a_count
-            self._ema_count = [e + a * (p - e) for e, p in zip(self._ema_count, people, strict=False)]
             a = self._a_label
             self._ema_posture = [e + a * (p - e) for e, p in zip(self._ema_posture, posture, strict=False)]
             self._ema_orientation = [
                 e + a * (p - e) for e, p in zip(self._ema_orientation, orientation, strict=False)
             ]
-        self._count = _lead(self._ema_count, self._count, self.count_margin)
         self._posture = _lead(self._ema_posture, self._posture, self.label_margin)
         previous = self._orientation
         self._orientation = _lead(self._ema_orientation, previous, self.label_margin)
@@ -119,10 +136,10 @@ class Smoother:
         return Audience(
             t,
             True,
-            self._count + 1,
+            count,
             POSTURES[self._posture],
             ORIENTATIONS[self._orientation],
             t - self._since,
             0.0 if self._facing_since is None else t - self._facing_since,
-            presence,
+            confidence,
         )

@@ -1,0 +1,38 @@
+"""Presence and count: the empty room, the detector and the tracker, frame by frame."""
+
+from __future__ import annotations
+
+from heatcast.classify.detector import detect
+from heatcast.classify.room import RoomBackground
+from heatcast.classify.tracker import Track, Tracker
+from heatcast.sensor.frame import F32
+
+
+class PeopleCounter:
+    """How many people are in view, and who is the primary (nearest) one."""
+
+    def __init__(self) -> None:
+        self.room = RoomBackground()
+        self.tracker = Tracker()
+
+    def reset(self) -> None:
+        self.room.reset()
+        self.tracker.reset()
+
+    def step(self, pixels: F32, t: float) -> list[Track]:
+        """The people in view as of this frame, nearest first."""
+        room = self.room
+        residual, _ = room.observe(pixels, t)
+        noise = room.smooth_noise
+        detections = detect(residual, pixels, noise)
+        occupied, explained = self.tracker.step(detections, room.smooth, residual, noise, t)
+        room.learn(residual, occupied, explained)
+        people = self.tracker.people
+        if len(people) > 1:
+            # The nearest person is the warmest and the largest in view.
+            people.sort(key=lambda tr: -tr.mass)
+        return people
+
+    def restore(self, temperatures: list[float]) -> None:
+        self.reset()
+        self.room.restore(temperatures)

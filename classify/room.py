@@ -1,0 +1,174 @@
+"""The empty room: a per-pixel background that never learns a person.
+
+The detector sees each frame against this background. Its rules come from
+what the AMG88xx and a shop are like:
+
+* **Noise-aware.** The sensor's noise (about 0.15 C rms a pixel at 10 fps, in
+  0.25 C steps) is measured as it runs, from the frame-to-frame change of the
+  pixels nobody is on, so the thresholds hold at 1 fps and 10 fps and on a
+  noisier board. Frames are smoothed over :data:`TAU_SMOOTH_S` first.
+* **Gated.** A pixel learns only while nobody is on or next to it (the
+  tracker says where people are). A person standing still for minutes is
+  never absorbed, which is where a background that follows every pixel fails.
+* **Follows the room.** The room's drift (heating, sun, the sensor warming
+  up) is taken from the free pixels and applied to every pixel, the ones
+  under people too, so a long visit does not leave a stale background.
+* **Lets go of what left.** A pixel clearly colder than its background means
+  something warm left it (someone there at the cold start, a warm seat that
+  cooled): it drops to the pixel within a second or two.
+* **Persists.** :meth:`snapshot` and :meth:`restore` give and take the 64
+  temperatures of the empty room, so a restarted kiosk is not a cold start.
+  Only pixels learned while empty are kept; never a person.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from heatcast.sensor.frame import COLS, F64, ROWS
+
+B = npt.NDArray[np.bool_]
+
+#: Smoothing of frames before they are compared (s): cuts the noise by half at 10 fps.
+TAU_SMOOTH_S = 0.15
+#: How fast free pixels follow the room (s), and the room's drift (s).
+TAU_FREE_S = 8.0
+TAU_DRIFT_S = 4.0
+#: Pixels colder than the background by this many noise units let go within TAU_COLD_S.
+COLD_SIGMAS = 4.0
+TAU_COLD_S = 1.0
+#: Warm pixels no person explains (a heater warming, a seat cooling) follow over this time (s).
+TAU_UNEXPLAINED_S = 6.0
+#: Prior for the sensor's noise, and the range the measured noise is kept in (C rms).
+NOISE_C = 0.15
+NOISE_RANGE = (0.06, 0.6)
+TAU_NOISE_S = 30.0
+#: Median absolute change to rms for Gaussian noise.
+MAD_TO_RMS = 1.4826
+#: Fewer free pixels than this and the drift is not measured.
+MIN_FREE = 8
+#: A saved background whose cooler half misses the first frame by more than this (C rms) is dropped.
+RESTORE_FIT_C = 0.6
+#: Longest gap between frames that counts as elapsed time (a paused source).
+MAX_GAP_S = 10.0
+
+
+def _alpha(dt: float, tau: float) -> float:
+    return -math.expm1(-dt / tau) if dt > 0 else 0.0
+
+
+class RoomBackground:
+    """The empty room's temperatures, and the sensor's measured noise."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.bg: F64 | None = None
+        self.smooth: F64 = np.zeros((ROWS, COLS))
+        self.previous: F64 = np.zeros((ROWS, COLS))
+        self.noise = NOISE_C
+        self._t = math.nan
+        self._dt = 0.1
+        #: Pixels learned while empty since the start (or restored): what :meth:`snapshot` may keep.
+        self.learned: B = np.zeros((ROWS, COLS), dtype=bool)
+        self.restored = False
+        #: How many frames' worth the background is an average of (its own noise is noise / sqrt(n)).
+        self._n = 1.0
+
+    @property
+    def smooth_noise(self) -> float:
+        """The noise of :attr:`smooth` minus the background (C rms): the frame's and the background's."""
+        a = _alpha(self._dt, TAU_SMOOTH_S) if self._dt > 0 else 1.0
+        return self.noise * math.sqrt(a / (2.0 - a) + 1.0 / self._n)
+
+    def observe(self, pixels: npt.NDArray[np.floating], t: float) -> tuple[F64, F64]:
+        """Take a frame: (smoothed frame - background, raw frame - background)."""
+        x = pixels.astype(np.float64)
+        if self.bg is None or math.isnan(self._t):
+            if self.bg is None:
+                self.bg = x.copy()
+            else:
+                self._fit_restored(x)
+            self.smooth = x.copy()
+            self.previous = x
+            self._t = t
+            return self.smooth - self.bg, x - self.bg
+        dt = min(max(t - self._t, 0.0), MAX_GAP_S)
+        self._t = t
+        if dt > 0:
+            self._dt = dt
+        a = _alpha(dt, TAU_SMOOTH_S) if dt > 0 else 1.0
+        self.smooth += a * (x - self.smooth)
+        self._last_step = x - self.previous
+        self.previous = x
+        return self.smooth - self.bg, x - self.bg
+
+    def _fit_restored(self, x: F64) -> None:
+        # The room may have warmed or cooled since the background was saved: shift it by the
+        # median change (people cover less than half the view), and forget it if the room's
+        # pattern no longer fits (furniture moved, sensor turned).
+        assert self.bg is not None
+        d = x - self.bg
+        self.bg += float(np.median(d))
+        cooler = np.sort((x - self.bg).ravel())[: ROWS * COLS // 2]
+        if float(np.sqrt(np.mean(cooler**2))) > RESTORE_FIT_C:
+            self.bg = x.copy()
+            self.restored = False
+            self.learned[:] = False
+
+    def learn(self, residual: F64, occupied: B, explained: B) -> None:
+        """Update after a frame: ``occupied`` pixels hold or border a person; ``explained`` are theirs."""
+        bg = self.bg
+        if bg is None:
+            return
+        dt = self._dt
+        free = ~occupied
+        n_free = int(np.count_nonzero(free))
+        step = getattr(self, "_last_step", None)
+        if step is not None and n_free >= MIN_FREE:
+            # Frame-to-frame change of empty pixels is sqrt(2) x the noise; the median keeps a
+            # pixel at a person's edge from counting as noise.
+            rms = float(np.median(np.abs(step[free]))) * MAD_TO_RMS / math.sqrt(2.0)
+            a = _alpha(dt, TAU_NOISE_S)
+            lo, hi = NOISE_RANGE
+            self.noise = min(max(self.noise + a * (rms - self.noise), lo), hi)
+        cold = residual < -COLD_SIGMAS * self.smooth_noise
+        # On or beside a person, a colder pixel is a person hiding something warmer (a lamp, a
+        # radiator), which comes back when they move on: only free pixels let go.
+        let_go = cold & ~occupied
+        if n_free >= MIN_FREE:
+            drift = float(np.median(residual[free & ~cold])) if np.any(free & ~cold) else 0.0
+            bg += _alpha(dt, TAU_DRIFT_S) * drift
+            residual = residual - _alpha(dt, TAU_DRIFT_S) * drift
+        # From a cold start the free pixels average every frame so far, then follow at TAU_FREE_S.
+        a_free = _alpha(dt, TAU_FREE_S)
+        steady = 2.0 / a_free - 1.0 if a_free > 0 else self._n
+        a_free = max(a_free, 1.0 / (self._n + 1.0))
+        self._n = min(self._n + 1.0, steady)
+        rate = np.where(
+            let_go,
+            _alpha(dt, TAU_COLD_S),
+            np.where(occupied, np.where(explained | cold, 0.0, _alpha(dt, TAU_UNEXPLAINED_S)), a_free),
+        )
+        bg += rate * residual
+        self.learned |= free & ~cold
+
+    def snapshot(self) -> list[float] | None:
+        """The 64 temperatures of the empty room (row by row), once every pixel was learned empty."""
+        if self.bg is None or not (self.restored or bool(self.learned.all())):
+            return None
+        return [round(float(v), 3) for v in self.bg.ravel()]
+
+    def restore(self, temperatures: list[float]) -> None:
+        """Start from a saved empty room instead of a cold start."""
+        values = np.asarray(temperatures, dtype=np.float64)
+        if values.shape != (ROWS * COLS,) or not np.all(np.isfinite(values)):
+            raise ValueError("a saved background is 64 finite temperatures")
+        self.reset()
+        self.bg = values.reshape(ROWS, COLS)
+        self.restored = True
+        self.learned[:] = True

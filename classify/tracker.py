@@ -1,0 +1,204 @@
+"""People as tracks: born where warmth arrives, kept while they stand still.
+
+Each frame's detections are assigned to the tracks (scipy's
+``linear_sum_assignment`` on the distance from where each track is expected).
+The rules are the physics of a shop floor:
+
+* **Born where warmth arrives.** A detection no track explains becomes a
+  track only if its warmth arrived quickly (a person walks in within a second;
+  a heater or a screen warms over minutes) or if it split off a tracked
+  person (two people who walked in together step apart). A strong one counts
+  at once; a faint one once it has been seen for :data:`CONFIRM_S`.
+* **Kept while still.** The room's background never learns a tracked person,
+  so a person standing still stays a detection. A faint person who dips under
+  the threshold for a moment is kept while warmth remains where they are,
+  and coasts for :data:`COAST_S` otherwise.
+* **Ends where it leaves or cools.** A track ends when its warmth is gone,
+  or when it sat still while its warmth faded (a warm seat cools; a person
+  does not), or after :data:`STALE_S` without the least movement (a lamp).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+from scipy.optimize import linear_sum_assignment
+
+from heatcast.classify.detector import Detection
+from heatcast.sensor.frame import COLS, F64, ROWS
+
+B = npt.NDArray[np.bool_]
+
+#: A detection whose pixels rose this many noise units (and RISE_C) within about TAU_RISE_S is an arrival.
+RISE_SIGMAS = 4.0
+RISE_C = 0.3
+TAU_RISE_S = 1.5
+#: A detection this far above the room (noise units, and C) counts at once.
+STRONG_SIGMAS = 9.0
+STRONG_C = 0.9
+#: A faint new track counts once seen this long (s).
+CONFIRM_S = 0.25
+#: A track with no detection coasts this long (s) ...
+COAST_S = 0.6
+#: ... unless it was lost this close to the side of the view (px), where people leave ...
+EDGE_PX = 0.75
+#: ... and longer while its pixels stay this many noise units above the room.
+KEEP_SIGMAS = 2.5
+#: Assignment gate: pixels, plus how far a brisk walker at 1 m moves per second.
+GATE_PX = 1.6
+GATE_PX_PER_S = 12.0
+MAX_GATE_PX = 6.0
+#: A track still (within STILL_PX) for COOL_S whose warmth fell below COOL_FRACTION of what it had
+#: is a warm thing cooling; still for STALE_S at all, a warm thing.
+STILL_PX = 0.5
+COOL_S = 8.0
+COOL_FRACTION = 0.6
+STALE_S = 300.0
+#: Position smoothing per frame (how much of the new detection is taken).
+FOLLOW = 0.7
+
+
+@dataclass(slots=True)
+class Track:
+    """One person in view."""
+
+    row: float
+    col: float
+    born: float
+    seen: float
+    mass: float
+    pixels: B
+    confirmed: bool = False
+    anchor_row: float = 0.0
+    anchor_col: float = 0.0
+    still_since: float = 0.0
+    still_mass: float = 0.0
+    detection: Detection | None = field(default=None)
+
+    def reanchor(self, t: float) -> None:
+        self.anchor_row, self.anchor_col = self.row, self.col
+        self.still_since = t
+        self.still_mass = self.mass
+
+
+def _inside(tr: Track) -> bool:
+    # People leave the view through its sides: a track lost there has left, not dipped.
+    return EDGE_PX <= tr.col <= COLS - 1 - EDGE_PX
+
+
+class Tracker:
+    """Tracks people from frame to frame; :attr:`tracks` are the confirmed and tentative ones."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.tracks: list[Track] = []
+        self._t = math.nan
+        self._recent: F64 | None = None
+        self._occupied_before: B = np.zeros((ROWS, COLS), dtype=bool)
+        self._let_go: B = np.zeros((ROWS, COLS), dtype=bool)
+
+    @property
+    def people(self) -> list[Track]:
+        return [tr for tr in self.tracks if tr.confirmed]
+
+    def step(
+        self, detections: list[Detection], smooth: F64, residual: F64, noise: float, t: float
+    ) -> tuple[B, B]:
+        """Take a frame's detections; returns (occupied, explained) pixels for the background.
+
+        ``smooth`` is the smoothed frame (its recent past tells arrivals), ``residual``
+        the smoothed frame minus the room and ``noise`` its noise (C rms).
+        """
+        dt = 0.0 if math.isnan(self._t) else max(t - self._t, 0.0)
+        self._t = t
+        if self._recent is None:
+            self._recent = smooth.copy()
+        rise = smooth - self._recent
+        self._recent += (-math.expm1(-dt / TAU_RISE_S) if dt > 0 else 0.0) * rise
+
+        matched_tracks, matched_dets = self._assign(detections, dt)
+        for ti, di in zip(matched_tracks, matched_dets, strict=True):
+            self._follow(self.tracks[ti], detections[di], t)
+        gone = []
+        matched = set(matched_tracks)
+        for ti, tr in enumerate(self.tracks):
+            if ti in matched:
+                continue
+            tr.detection = None
+            if self._still_warm(tr, residual, noise):
+                tr.seen = t
+            elif t - tr.seen > COAST_S or not tr.confirmed or not _inside(tr):
+                gone.append(ti)
+        taken = set(matched_dets)
+        for di, d in enumerate(detections):
+            if di in taken:
+                continue
+            arrived = float(np.max(rise[d.pixels])) > max(RISE_C, RISE_SIGMAS * noise)
+            split = bool(np.any(d.pixels & self._occupied_before))
+            if arrived or split:
+                tr = Track(d.row, d.col, t, t, d.mass, d.pixels, detection=d)
+                tr.reanchor(t)
+                tr.confirmed = arrived and d.peak > max(STRONG_C, STRONG_SIGMAS * noise)
+                self.tracks.append(tr)
+        faded = self._faded(t)
+        for ti in faded:
+            self._let_go |= self.tracks[ti].pixels
+        for ti in sorted(set(gone) | faded, reverse=True):
+            del self.tracks[ti]
+
+        explained = np.zeros((ROWS, COLS), dtype=bool)
+        for tr in self.tracks:
+            explained |= tr.pixels
+        near = ndimage.binary_dilation(explained, structure=np.ones((3, 3), dtype=bool))
+        occupied = near.copy()
+        for d in detections:
+            occupied |= d.pixels
+        # What was let go of as a warm thing stays let go of until it has cooled away.
+        self._let_go &= residual > max(RISE_C, RISE_SIGMAS * noise) / 2
+        self._occupied_before = near & ~self._let_go
+        return occupied & ~self._let_go, explained
+
+    def _assign(self, detections: list[Detection], dt: float) -> tuple[list[int], list[int]]:
+        if not self.tracks or not detections:
+            return [], []
+        gate = min(GATE_PX + GATE_PX_PER_S * dt, MAX_GATE_PX)
+        tr = np.array([(t.row, t.col) for t in self.tracks])
+        de = np.array([(d.row, d.col) for d in detections])
+        cost = np.sqrt(((tr[:, None, :] - de[None, :, :]) ** 2).sum(axis=2))
+        big = 1e6
+        rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, big))
+        keep = cost[rows, cols] <= gate
+        return rows[keep].tolist(), cols[keep].tolist()
+
+    def _follow(self, tr: Track, d: Detection, t: float) -> None:
+        tr.row += FOLLOW * (d.row - tr.row)
+        tr.col += FOLLOW * (d.col - tr.col)
+        tr.mass = d.mass
+        tr.pixels = d.pixels
+        tr.seen = t
+        tr.detection = d
+        if not tr.confirmed and t - tr.born >= CONFIRM_S:
+            tr.confirmed = True
+        if math.hypot(tr.row - tr.anchor_row, tr.col - tr.anchor_col) > STILL_PX:
+            tr.reanchor(t)
+        else:
+            tr.still_mass = max(tr.still_mass, d.mass)
+
+    def _still_warm(self, tr: Track, residual: F64, noise: float) -> bool:
+        if not tr.confirmed:
+            return False
+        return float(residual[tr.pixels].mean()) > KEEP_SIGMAS * noise
+
+    def _faded(self, t: float) -> set[int]:
+        out = set()
+        for ti, tr in enumerate(self.tracks):
+            still = t - tr.still_since
+            if still > STALE_S or (still > COOL_S and tr.mass < COOL_FRACTION * tr.still_mass):
+                out.add(ti)
+        return out
