@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from heatcast.classify.baseline import BaselinePipeline
+from heatcast.classify.bgsub import BgSubPipeline
 from heatcast.classify.model import default_model_path, load_model
 from heatcast.classify.pipeline import Pipeline
 from heatcast.sensor.frame import Frame
@@ -77,7 +77,7 @@ def replay_fps(path: Path, repeat: int) -> dict[str, Any]:
     from heatcast.firmware.cli_classify import replay_trace
 
     out: dict[str, Any] = {}
-    for name, runner in (("heatcast", Pipeline()), ("baseline", BaselinePipeline())):
+    for name, runner in (("heatcast", Pipeline()), ("baseline", BgSubPipeline())):
         rates = []
         for _ in range(repeat):
             sink = io.StringIO()

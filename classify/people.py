@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+from scipy import ndimage
+
 from heatcast.classify.detector import detect
 from heatcast.classify.room import RoomBackground
 from heatcast.classify.tracker import Track, Tracker
 from heatcast.sensor.frame import F32
+
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 class PeopleCounter:
@@ -32,6 +37,15 @@ class PeopleCounter:
             # The nearest person is the warmest and the largest in view.
             people.sort(key=lambda tr: -tr.mass)
         return people
+
+    def dormant(self) -> int:
+        """Warm blobs there since the cold start that no track explains: people, or warm things."""
+        left = self.room.suspect.copy()
+        for tr in self.tracker.tracks:
+            left &= ~tr.pixels
+        if not left.any():
+            return 0
+        return int(ndimage.label(left, structure=_EIGHT)[1])
 
     def restore(self, temperatures: list[float]) -> None:
         self.reset()

@@ -1,9 +1,19 @@
 """Frames in, one :class:`Audience` per frame out: the pipeline the kiosk runs.
 
+Two readings of each frame are fused:
+
+* the **detector and tracker** (:mod:`.people`) decide presence and count:
+  an empty-room background that never learns a person, noise-aware blobs and
+  tracks that keep people who stand still;
+* the **model** (:mod:`.model`, a small int8 TFLite network over a window of
+  frames) gives the primary person's posture and orientation, and vouches for
+  people the tracker cannot see: someone already standing still in view when
+  heatcast started, whom no background can tell from the room. Only when the
+  model is very sure (:data:`MODEL_PRESENCE`) does it add to the tracker.
+
 ``Pipeline.update`` handles one frame (the kiosk loop); ``Pipeline.run``
-handles an array of consecutive frames at once (replay, eval) through the same
-background, feature window, model and smoother, batching the model calls, and
-gives the very same audiences.
+handles an array of consecutive frames at once (replay, eval), batching the
+model calls, and gives the very same audiences.
 """
 
 from __future__ import annotations
@@ -13,15 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from heatcast.classify.audience import Audience
+from heatcast.classify.audience import MAX_COUNT, Audience
 from heatcast.classify.features import FeatureWindow
 from heatcast.classify.model import ThermalModel, load_model
+from heatcast.classify.people import PeopleCounter
 from heatcast.classify.smoothing import Smoother
 from heatcast.sensor.frame import F32, F64, Frame
 
+#: The model adds people the tracker does not see only above this P(present).
+MODEL_PRESENCE = 0.9
+
 
 class Pipeline:
-    """The classifier: background model, TFLite model and smoothing.
+    """The classifier: detector and tracker, TFLite model, smoothing.
 
     ``model_path`` defaults to the model shipped with heatcast; a missing or
     corrupt model raises :class:`~heatcast.errors.ModelError` naming the file.
@@ -32,6 +46,7 @@ class Pipeline:
         m = self.model
         self.window = FeatureWindow(quant=(m.input_scale, m.input_zero_point))
         self.smoother = Smoother()
+        self.people = PeopleCounter()
         self._input, self._outputs = m.tensor_views()
         self._invoke = m.interpreter.invoke
         self._dequant = [(float(h.zero_point), float(h.scale)) for h in m.heads]
@@ -40,6 +55,7 @@ class Pipeline:
         """Forget everything: the next frame is a cold start."""
         self.window.reset()
         self.smoother.reset()
+        self.people.reset()
 
     def update(self, frame: Frame) -> Audience:
         """The audience as of this frame."""
@@ -55,7 +71,24 @@ class Pipeline:
         count = [(v - cz) * cs for v in o[1]()[0].tolist()]
         posture = [(v - sz) * ss for v in o[2]()[0].tolist()]
         orientation = [(v - oz) * os_ for v in o[3]()[0].tolist()]
-        return self.smoother.step(frame.t, p, count, posture, orientation)
+        tracked = len(self.people.step(frame.pixels, frame.t))
+        return self._fuse(frame.t, tracked, p, count, posture, orientation)
+
+    def _fuse(
+        self,
+        t: float,
+        tracked: int,
+        p: float,
+        count: list[float],
+        posture: list[float],
+        orientation: list[float],
+    ) -> Audience:
+        people = min(tracked, MAX_COUNT)
+        if p >= MODEL_PRESENCE:
+            rest = count[1:]
+            people = max(people, 1 + rest.index(max(rest)))
+        confidence = p if people else 1.0 - p
+        return self.smoother.decided(t, people, posture, orientation, confidence)
 
     def probabilities(self, pixels: F32, t: F64, thermistor: F64) -> list[F64]:
         """Head probabilities for (N, 8, 8) consecutive frames (advances the window)."""
@@ -67,10 +100,13 @@ class Pipeline:
         """:meth:`update` for (N, 8, 8) consecutive frames; ``thermistor`` is NaN where unknown."""
         probs = self.probabilities(pixels, t, thermistor)
         pres, count, posture, orientation = (p.tolist() for p in probs)
-        step = self.smoother.step
+        track = self.people.step
+        fuse = self._fuse
         return [
-            step(ti, pr[1], c, po, o)
-            for ti, pr, c, po, o in zip(t.tolist(), pres, count, posture, orientation, strict=True)
+            fuse(ti, len(track(px, ti)), pr[1], c, po, o)
+            for px, ti, pr, c, po, o in zip(
+                pixels, t.tolist(), pres, count, posture, orientation, strict=True
+            )
         ]
 
     def run_frames(self, frames: list[Frame]) -> list[Audience]:

@@ -52,6 +52,9 @@ MAD_TO_RMS = 1.4826
 MIN_FREE = 8
 #: A saved background whose cooler half misses the first frame by more than this (C rms) is dropped.
 RESTORE_FIT_C = 0.6
+#: At a cold start, pixels this much above the frame's median (and below SUSPECT_MAX_C) may be people.
+SUSPECT_C = 1.0
+SUSPECT_MAX_C = 40.0
 #: Longest gap between frames that counts as elapsed time (a paused source).
 MAX_GAP_S = 10.0
 
@@ -76,6 +79,8 @@ class RoomBackground:
         #: Pixels learned while empty since the start (or restored): what :meth:`snapshot` may keep.
         self.learned: B = np.zeros((ROWS, COLS), dtype=bool)
         self.restored = False
+        #: Pixels that were warm at the cold start and have not let go since: someone may stand there.
+        self.suspect: B = np.zeros((ROWS, COLS), dtype=bool)
         #: How many frames' worth the background is an average of (its own noise is noise / sqrt(n)).
         self._n = 1.0
 
@@ -91,6 +96,7 @@ class RoomBackground:
         if self.bg is None or math.isnan(self._t):
             if self.bg is None:
                 self.bg = x.copy()
+                self.suspect = (x > float(np.median(x)) + SUSPECT_C) & (x < SUSPECT_MAX_C)
             else:
                 self._fit_restored(x)
             self.smooth = x.copy()
@@ -119,6 +125,7 @@ class RoomBackground:
             self.bg = x.copy()
             self.restored = False
             self.learned[:] = False
+            self.suspect = (x > float(np.median(x)) + SUSPECT_C) & (x < SUSPECT_MAX_C)
 
     def learn(self, residual: F64, occupied: B, explained: B) -> None:
         """Update after a frame: ``occupied`` pixels hold or border a person; ``explained`` are theirs."""
@@ -155,7 +162,8 @@ class RoomBackground:
             np.where(occupied, np.where(explained | cold, 0.0, _alpha(dt, TAU_UNEXPLAINED_S)), a_free),
         )
         bg += rate * residual
-        self.learned |= free & ~cold
+        self.suspect &= ~let_go
+        self.learned |= free & ~cold & ~self.suspect
 
     def snapshot(self) -> list[float] | None:
         """The 64 temperatures of the empty room (row by row), once every pixel was learned empty."""

@@ -46,6 +46,11 @@ CONFIRM_S = 0.25
 COAST_S = 0.6
 #: ... unless it was lost this close to the side of the view (px), where people leave ...
 EDGE_PX = 0.75
+#: ... but never more than KEEP_S without a detection (s).
+KEEP_S = 2.0
+#: At the side of the view, a track down to EXIT_FRACTION of the warmth it had has walked out.
+EXIT_FRACTION = 0.4
+EXIT_TAU_S = 5.0
 #: ... and longer while its pixels stay this many noise units above the room.
 KEEP_SIGMAS = 2.5
 #: Assignment gate: pixels, plus how far a brisk walker at 1 m moves per second.
@@ -53,10 +58,17 @@ GATE_PX = 1.6
 GATE_PX_PER_S = 12.0
 MAX_GATE_PX = 6.0
 #: A track still (within STILL_PX) for COOL_S whose warmth fell below COOL_FRACTION of what it had
-#: is a warm thing cooling; still for STALE_S at all, a warm thing.
+#: is a warm thing cooling (a seat someone left), one whose warmth grew past WARM_FACTOR x what it
+#: had a thing warming up (a radiator); still for STALE_S at all, a warm thing.
 STILL_PX = 0.5
-COOL_S = 8.0
-COOL_FRACTION = 0.6
+COOL_S = 10.0
+COOL_FRACTION = 0.85
+WARM_FACTOR = 1.25
+TAU_MASS_S = 3.0
+#: A track split off a tracked person counts once it has moved this far from where it split off (px).
+SPLIT_MOVE_PX = 0.75
+#: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
+MASS_COST = 0.5
 STALE_S = 300.0
 #: Position smoothing per frame (how much of the new detection is taken).
 FOLLOW = 0.7
@@ -69,25 +81,41 @@ class Track:
     row: float
     col: float
     born: float
-    seen: float
+    seen: float  # last frame it was seen or its warmth kept it
     mass: float
     pixels: B
     confirmed: bool = False
+    detected: float = 0.0  # last frame a detection was assigned to it
     anchor_row: float = 0.0
     anchor_col: float = 0.0
     still_since: float = 0.0
-    still_mass: float = 0.0
+    still_mass: float = 0.0  # the most and least warmth it has had while still
+    still_low: float = 0.0
+    #: Its warmth averaged over TAU_MASS_S: a warm seat's falls steadily, a person's does not.
+    mean_mass: float = 0.0
+    #: Born by splitting off a tracked person: counts only once it has moved away on its own.
+    split: bool = False
+    born_row: float = 0.0
+    born_col: float = 0.0
+    #: The most warmth it has shown lately (decays over EXIT_TAU_S).
+    top_mass: float = 0.0
     detection: Detection | None = field(default=None)
 
     def reanchor(self, t: float) -> None:
         self.anchor_row, self.anchor_col = self.row, self.col
         self.still_since = t
-        self.still_mass = self.mass
+        self.mean_mass = self.still_mass = self.still_low = self.mass
 
 
 def _inside(tr: Track) -> bool:
-    # People leave the view through its sides: a track lost there has left, not dipped.
-    return EDGE_PX <= tr.col <= COLS - 1 - EDGE_PX
+    # People leave the view through its sides (and, close by, its bottom): a track lost there
+    # has left, not dipped.
+    return EDGE_PX <= tr.col <= COLS - 1 - EDGE_PX and tr.row <= ROWS - 1 - EDGE_PX
+
+
+def _leaving(tr: Track) -> bool:
+    # The last of someone who walked out is the blur of their edge in the outermost column.
+    return not _inside(tr) and tr.mass < EXIT_FRACTION * tr.top_mass
 
 
 class Tracker:
@@ -124,14 +152,14 @@ class Tracker:
 
         matched_tracks, matched_dets = self._assign(detections, dt)
         for ti, di in zip(matched_tracks, matched_dets, strict=True):
-            self._follow(self.tracks[ti], detections[di], t)
+            self._follow(self.tracks[ti], detections[di], t, dt)
         gone = []
         matched = set(matched_tracks)
         for ti, tr in enumerate(self.tracks):
             if ti in matched:
                 continue
             tr.detection = None
-            if self._still_warm(tr, residual, noise):
+            if self._still_warm(tr, residual, noise) and t - tr.detected < KEEP_S:
                 tr.seen = t
             elif t - tr.seen > COAST_S or not tr.confirmed or not _inside(tr):
                 gone.append(ti)
@@ -142,19 +170,26 @@ class Tracker:
             arrived = float(np.max(rise[d.pixels])) > max(RISE_C, RISE_SIGMAS * noise)
             split = bool(np.any(d.pixels & self._occupied_before))
             if arrived or split:
-                tr = Track(d.row, d.col, t, t, d.mass, d.pixels, detection=d)
+                tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t, detection=d)
                 tr.reanchor(t)
+                tr.born_row, tr.born_col = d.row, d.col
+                tr.split = not arrived
                 tr.confirmed = arrived and d.peak > max(STRONG_C, STRONG_SIGMAS * noise)
                 self.tracks.append(tr)
         faded = self._faded(t)
         for ti in faded:
             self._let_go |= self.tracks[ti].pixels
+        for ti, tr in enumerate(self.tracks):
+            if _leaving(tr):
+                gone.append(ti)
+                self._let_go |= tr.pixels
         for ti in sorted(set(gone) | faded, reverse=True):
             del self.tracks[ti]
 
         explained = np.zeros((ROWS, COLS), dtype=bool)
         for tr in self.tracks:
-            explained |= tr.pixels
+            if tr.confirmed or not tr.split:
+                explained |= tr.pixels
         near = ndimage.binary_dilation(explained, structure=np.ones((3, 3), dtype=bool))
         occupied = near.copy()
         for d in detections:
@@ -171,24 +206,35 @@ class Tracker:
         tr = np.array([(t.row, t.col) for t in self.tracks])
         de = np.array([(d.row, d.col) for d in detections])
         cost = np.sqrt(((tr[:, None, :] - de[None, :, :]) ** 2).sum(axis=2))
+        # A person keeps their warmth from frame to frame; the seat they leave has far less.
+        tm = np.array([max(t.mass, 1e-3) for t in self.tracks])
+        dm = np.array([max(d.mass, 1e-3) for d in detections])
+        cost_mass = MASS_COST * np.abs(np.log(tm[:, None] / dm[None, :]))
+        cost = np.where(cost <= gate, cost + cost_mass, cost)
         big = 1e6
         rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, big))
         keep = cost[rows, cols] <= gate
         return rows[keep].tolist(), cols[keep].tolist()
 
-    def _follow(self, tr: Track, d: Detection, t: float) -> None:
+    def _follow(self, tr: Track, d: Detection, t: float, dt: float) -> None:
+        tr.top_mass = max(d.mass, tr.top_mass * math.exp(-dt / EXIT_TAU_S))
         tr.row += FOLLOW * (d.row - tr.row)
         tr.col += FOLLOW * (d.col - tr.col)
         tr.mass = d.mass
         tr.pixels = d.pixels
-        tr.seen = t
+        tr.seen = tr.detected = t
         tr.detection = d
-        if not tr.confirmed and t - tr.born >= CONFIRM_S:
-            tr.confirmed = True
+        if not tr.confirmed:
+            if tr.split:
+                tr.confirmed = math.hypot(tr.row - tr.born_row, tr.col - tr.born_col) > SPLIT_MOVE_PX
+            else:
+                tr.confirmed = t - tr.born >= CONFIRM_S
         if math.hypot(tr.row - tr.anchor_row, tr.col - tr.anchor_col) > STILL_PX:
             tr.reanchor(t)
         else:
-            tr.still_mass = max(tr.still_mass, d.mass)
+            tr.mean_mass += (-math.expm1(-dt / TAU_MASS_S) if dt > 0 else 0.0) * (d.mass - tr.mean_mass)
+            tr.still_mass = max(tr.still_mass, tr.mean_mass)
+            tr.still_low = min(tr.still_low, tr.mean_mass)
 
     def _still_warm(self, tr: Track, residual: F64, noise: float) -> bool:
         if not tr.confirmed:
@@ -199,6 +245,8 @@ class Tracker:
         out = set()
         for ti, tr in enumerate(self.tracks):
             still = t - tr.still_since
-            if still > STALE_S or (still > COOL_S and tr.mass < COOL_FRACTION * tr.still_mass):
+            cooling = tr.mean_mass < COOL_FRACTION * tr.still_mass
+            warming = tr.mean_mass > WARM_FACTOR * tr.still_low
+            if still > STALE_S or (still > COOL_S and (cooling or warming)):
                 out.add(ti)
         return out

@@ -22,17 +22,32 @@ from heatcast.firmware.options import json_option, model_option
 RECHOOSE_S = 10.0
 
 
-def make_runner(model: Path | None, baseline: bool) -> Runner:
-    """The kiosk's pipeline (or the hobby baseline) for a command."""
-    if baseline:
+#: The yardsticks ``--baseline`` runs (issue 15's background subtraction).
+BASELINES = ("bgsub",)
+
+
+def make_runner(model: Path | None, baseline: str | None) -> Runner:
+    """The kiosk's pipeline (or a baseline) for a command."""
+    if baseline is not None:
         if model is not None:
             raise UsageError("--baseline and --model do not go together: the baseline uses no model")
-        from heatcast.classify.baseline import BaselinePipeline
+        from heatcast.classify.bgsub import BgSubPipeline
 
-        return BaselinePipeline()
+        return BgSubPipeline()
     from heatcast.classify.pipeline import Pipeline
 
     return Pipeline(model)
+
+
+def baseline_option(f: Any) -> Any:
+    return click.option(
+        "--baseline",
+        type=click.Choice(BASELINES),
+        is_flag=False,
+        flag_value="bgsub",
+        default=None,
+        help="Run the plain background-subtraction yardstick (bgsub) instead of heatcast.",
+    )(f)
 
 
 def _null(value: str | None) -> str:
@@ -159,7 +174,7 @@ def plot_timeline(path: Path, series: list[tuple[float, int, int]], truth: Chunk
     default=None,
     help="Also draw presence and count over time into this PNG file.",
 )
-@click.option("--baseline", is_flag=True, help="Run the hobby baseline (background + blobs) instead.")
+@baseline_option
 @click.option(
     "--content-db",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -167,7 +182,12 @@ def plot_timeline(path: Path, series: list[tuple[float, int, int]], truth: Chunk
     help="Also choose content from this catalogue, as the kiosk would; adds its url.",
 )
 def replay(
-    trace: Path, model: Path | None, jsonl: bool, png: Path | None, baseline: bool, content_db: Path | None
+    trace: Path,
+    model: Path | None,
+    jsonl: bool,
+    png: Path | None,
+    baseline: str | None,
+    content_db: Path | None,
 ) -> None:
     """Run the kiosk's classifier over a recorded TRACE, from a cold start.
 
@@ -186,7 +206,7 @@ def replay(
         out.write(f"{frames} frames{rate}\n")
     if png is not None:
         truth = Chunk.concat(list(_chunks(trace)))
-        plot_timeline(png, series, truth, f"{trace.name}: {'baseline' if baseline else 'heatcast'}")
+        plot_timeline(png, series, truth, f"{trace.name}: {baseline or 'heatcast'}")
         if not jsonl:
             out.write(f"wrote {png}\n")
 
@@ -222,6 +242,29 @@ def _text_report(report: dict[str, Any], name: str) -> str:
     return "\n".join(lines)
 
 
+def _figure(report: dict[str, Any], label: str) -> str:
+    if label == "false presence":
+        value = report["false_presence_rate"]
+    elif label == "arrival latency":
+        value = report["arrival_latency_frames"]["median"]
+        return "–" if value is None else f"{value:g} frames"
+    else:
+        value = report["labels"][label]["accuracy"]
+        if label == "orientation" and report.get("runner") == "bgsub":
+            value = None  # the method decides no orientation
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _side_by_side(ours: dict[str, Any], theirs: dict[str, Any], name: str) -> str:
+    rows = [*LABEL_NAMES, "false presence", "arrival latency"]
+    lines = [
+        "beside the yardstick (same files, each from a cold start):",
+        f"  {'':<16}{name:>16}{'bgsub':>16}",
+    ]
+    lines += [f"  {label:<16}{_figure(ours, label):>16}{_figure(theirs, label):>16}" for label in rows]
+    return "\n".join(lines)
+
+
 @click.command("eval")
 @click.argument("traces", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_option
@@ -232,21 +275,27 @@ def _text_report(report: dict[str, Any], name: str) -> str:
     default=None,
     help="Write confusion-matrix PNGs into this folder.",
 )
-@click.option("--baseline", is_flag=True, help="Score the hobby baseline (background + blobs) instead.")
+@baseline_option
 def eval_command(
-    traces: tuple[Path, ...], model: Path | None, as_json: bool, plots: Path | None, baseline: bool
+    traces: tuple[Path, ...], model: Path | None, as_json: bool, plots: Path | None, baseline: str | None
 ) -> None:
     """Score the classifier against labelled TRACE files or folders of them.
 
     Per label (presence, count, posture, orientation): accuracy, macro F1 and
     the confusion matrix; the false presence rate on empty frames; the arrival
-    latency in frames; frames per second. Each file starts cold.
+    latency in frames; frames per second. Each file starts cold. The
+    background-subtraction yardstick (bgsub) is scored on the same files and
+    printed beside heatcast; --baseline bgsub scores it alone.
     """
     paths = trace_files(traces)
     runner = make_runner(model, baseline)
     report = evaluate(runner, paths)
-    name = "baseline" if baseline else str(model or "shipped model")
+    name = baseline or str(model or "shipped model")
     report["runner"] = name
+    if baseline is None:
+        yardstick = evaluate(make_runner(None, "bgsub"), paths)
+        yardstick["runner"] = "bgsub"
+        report["yardstick"] = yardstick
     if plots is not None:
         try:
             report["plots"] = [str(p) for p in plot_confusions(report, plots, name)]
@@ -256,5 +305,7 @@ def eval_command(
         click.echo(json.dumps(report, indent=1))
     else:
         click.echo(_text_report(report, name))
+        if "yardstick" in report:
+            click.echo(_side_by_side(report, report["yardstick"], name))
         for p in report.get("plots", []):
             click.echo(f"wrote {p}")

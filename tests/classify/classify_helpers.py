@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -14,6 +17,22 @@ from heatcast.sensor.trace import Labels, TraceRecord, TraceWriter
 #: Scene seeds far from the training tool's (seed 1 and its held-out offset).
 TEST_SEEDS = (424242, 515151)
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "occupancy-esp32"
+#: Held-out seeds of the envelope scenes and of the independent simulator (never trained or tuned on).
+ENVELOPE_SEED = 3300000
+INDSIM_SEED = 707
+INDSIM = Path(__file__).resolve().parents[1] / "indsim" / "indsim.py"
+
+
+def load_indsim() -> ModuleType:
+    """The independent simulator, loaded by path (tests/ is no package)."""
+    if "indsim" in sys.modules:
+        return sys.modules["indsim"]
+    spec = importlib.util.spec_from_file_location("indsim", INDSIM)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["indsim"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def room(rng: np.random.Generator, ambient: float = 22.0) -> np.ndarray:

@@ -82,7 +82,8 @@ def test_eval_json_shape_and_values(sim_traces: list[Path], tmp_path: Path) -> N
 def test_eval_text_and_baseline_on_real_recordings() -> None:
     code, out, err = run("eval", str(SHARED / "snapshots-75.csv"), "--baseline")
     assert code == 0, err
-    assert "baseline" in out and "count" in out and "posture      not labelled" in out
+    assert "bgsub" in out and "count" in out and "posture      not labelled" in out
+    assert "beside the yardstick" not in out
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ def test_runtime_path_imports_neither_tensorflow_nor_sklearn(shipped_model: Path
     code = (
         "import sys\n"
         "from heatcast.classify.pipeline import Pipeline\n"
-        "from heatcast.classify.baseline import BaselinePipeline\n"
+        "from heatcast.classify.bgsub import BgSubPipeline\n"
         "import heatcast.classify.evaluate, heatcast.firmware.cli_classify\n"
         "from heatcast.sensor.frame import Frame\n"
         "import numpy as np\n"
