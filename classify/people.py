@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from heatcast.classify.detector import detect
+from heatcast.classify.detector import Detection, detect
 from heatcast.classify.room import RoomBackground
 from heatcast.classify.tracker import Track, Tracker
 from heatcast.sensor.frame import F32
@@ -19,17 +19,23 @@ class PeopleCounter:
     def __init__(self) -> None:
         self.room = RoomBackground()
         self.tracker = Tracker()
+        self._detections: list[Detection] = []
 
     def reset(self) -> None:
         self.room.reset()
         self.tracker.reset()
+        self._detections = []
 
     def step(self, pixels: F32, t: float) -> list[Track]:
         """The people in view as of this frame, nearest first."""
         room = self.room
+        first = self.tracker.fresh
         residual, _ = room.observe(pixels, t)
+        if first and room.restored and room.bg is not None:
+            # Whoever is in view at a restart is warmer than the room remembered: an arrival.
+            self.tracker.prime(room.bg)
         noise = room.smooth_noise
-        detections = detect(residual, pixels, noise)
+        detections = self._detections = detect(residual, pixels, noise)
         occupied, explained = self.tracker.step(detections, room.smooth, residual, noise, t)
         room.learn(residual, occupied, explained)
         people = self.tracker.people
@@ -47,6 +53,13 @@ class PeopleCounter:
             return 0
         return int(ndimage.label(left, structure=_EIGHT)[1])
 
-    def restore(self, temperatures: list[float]) -> None:
+    def empty_room(self) -> list[float | None] | None:
+        """The empty room's 64 temperatures, while nobody and nothing warm is in view; else None."""
+        if self.tracker.tracks or self._detections:
+            return None
+        return self.room.snapshot()
+
+    def restore(self, temperatures: list[float | None]) -> None:
+        """Start from a saved empty room (:meth:`empty_room`) instead of a cold start."""
         self.reset()
         self.room.restore(temperatures)

@@ -57,6 +57,15 @@ class Pipeline:
         self.smoother.reset()
         self.people.reset()
 
+    def empty_room(self) -> list[float | None] | None:
+        """The empty room's 64 temperatures to keep for the next start, or None while anyone is in view."""
+        return self.people.empty_room()
+
+    def remember_room(self, temperatures: list[float | None]) -> None:
+        """Start from a saved empty room: people already in view are then seen at once."""
+        self.reset()
+        self.people.restore(temperatures)
+
     def update(self, frame: Frame) -> Audience:
         """The audience as of this frame."""
         if self.model._batch != 1:

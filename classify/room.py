@@ -18,7 +18,8 @@ what the AMG88xx and a shop are like:
   cooled): it drops to the pixel within a second or two.
 * **Persists.** :meth:`snapshot` and :meth:`restore` give and take the 64
   temperatures of the empty room, so a restarted kiosk is not a cold start.
-  Only pixels learned while empty are kept; never a person.
+  Only pixels learned while nobody was on them are kept (the others are left
+  out), and only while nobody is in view: never a person.
 """
 
 from __future__ import annotations
@@ -46,15 +47,17 @@ TAU_UNEXPLAINED_S = 6.0
 NOISE_C = 0.15
 NOISE_RANGE = (0.06, 0.6)
 TAU_NOISE_S = 30.0
-#: Median absolute change to rms for Gaussian noise.
-MAD_TO_RMS = 1.4826
+#: Frame-to-frame changes beyond this many noise units are clipped when the noise is measured.
+CLIP_SIGMAS = 3.5
 #: Fewer free pixels than this and the drift is not measured.
 MIN_FREE = 8
 #: A saved background whose cooler half misses the first frame by more than this (C rms) is dropped.
 RESTORE_FIT_C = 0.6
-#: At a cold start, pixels this much above the frame's median (and below SUSPECT_MAX_C) may be people.
+#: At a cold start, pixels this much above their row's median (and below SUSPECT_MAX_C) may be people.
 SUSPECT_C = 1.0
 SUSPECT_MAX_C = 40.0
+#: A background is worth keeping once this many of its pixels were seen empty.
+MIN_LEARNED = 48
 #: Longest gap between frames that counts as elapsed time (a paused source).
 MAX_GAP_S = 10.0
 
@@ -96,7 +99,7 @@ class RoomBackground:
         if self.bg is None or math.isnan(self._t):
             if self.bg is None:
                 self.bg = x.copy()
-                self.suspect = (x > float(np.median(x)) + SUSPECT_C) & (x < SUSPECT_MAX_C)
+                self.suspect = self._warm_at_start(x)
             else:
                 self._fit_restored(x)
             self.smooth = x.copy()
@@ -116,16 +119,28 @@ class RoomBackground:
     def _fit_restored(self, x: F64) -> None:
         # The room may have warmed or cooled since the background was saved: shift it by the
         # median change (people cover less than half the view), and forget it if the room's
-        # pattern no longer fits (furniture moved, sensor turned).
+        # pattern no longer fits (furniture moved, sensor turned). Pixels never learned empty
+        # before the save start from this frame, as at a cold start.
         assert self.bg is not None
-        d = x - self.bg
-        self.bg += float(np.median(d))
-        cooler = np.sort((x - self.bg).ravel())[: ROWS * COLS // 2]
+        unknown = np.isnan(self.bg)
+        d = np.where(unknown, np.nan, x - self.bg)
+        self.bg = np.where(unknown, x, self.bg + float(np.nanmedian(d)))
+        residual = np.where(unknown, np.nan, x - self.bg).ravel()
+        known = np.sort(residual[~np.isnan(residual)])
+        cooler = known[: max(len(known) // 2, 1)]
         if float(np.sqrt(np.mean(cooler**2))) > RESTORE_FIT_C:
             self.bg = x.copy()
             self.restored = False
             self.learned[:] = False
-            self.suspect = (x > float(np.median(x)) + SUSPECT_C) & (x < SUSPECT_MAX_C)
+            self.suspect = self._warm_at_start(x)
+        else:
+            self.learned = ~unknown
+            self.suspect = unknown & self._warm_at_start(x)
+
+    @staticmethod
+    def _warm_at_start(x: F64) -> B:
+        # Against its row's median: a room is warmer towards the ceiling, a person is a column.
+        return (x > np.median(x, axis=1, keepdims=True) + SUSPECT_C) & (x < SUSPECT_MAX_C)
 
     def learn(self, residual: F64, occupied: B, explained: B) -> None:
         """Update after a frame: ``occupied`` pixels hold or border a person; ``explained`` are theirs."""
@@ -137,9 +152,10 @@ class RoomBackground:
         n_free = int(np.count_nonzero(free))
         step = getattr(self, "_last_step", None)
         if step is not None and n_free >= MIN_FREE:
-            # Frame-to-frame change of empty pixels is sqrt(2) x the noise; the median keeps a
-            # pixel at a person's edge from counting as noise.
-            rms = float(np.median(np.abs(step[free]))) * MAD_TO_RMS / math.sqrt(2.0)
+            # Frame-to-frame change of empty pixels is sqrt(2) x the noise. Clipped, so a pixel at a
+            # person's edge does not count as noise (a median would be biased by the 0.25 C steps).
+            limit = CLIP_SIGMAS * math.sqrt(2.0) * self.noise
+            rms = float(np.sqrt(np.mean(np.minimum(np.abs(step[free]), limit) ** 2))) / math.sqrt(2.0)
             a = _alpha(dt, TAU_NOISE_S)
             lo, hi = NOISE_RANGE
             self.noise = min(max(self.noise + a * (rms - self.noise), lo), hi)
@@ -165,18 +181,24 @@ class RoomBackground:
         self.suspect &= ~let_go
         self.learned |= free & ~cold & ~self.suspect
 
-    def snapshot(self) -> list[float] | None:
-        """The 64 temperatures of the empty room (row by row), once every pixel was learned empty."""
-        if self.bg is None or not (self.restored or bool(self.learned.all())):
-            return None
-        return [round(float(v), 3) for v in self.bg.ravel()]
+    def snapshot(self) -> list[float | None] | None:
+        """The empty room's 64 temperatures (row by row; None where never seen empty).
 
-    def restore(self, temperatures: list[float]) -> None:
-        """Start from a saved empty room instead of a cold start."""
-        values = np.asarray(temperatures, dtype=np.float64)
-        if values.shape != (ROWS * COLS,) or not np.all(np.isfinite(values)):
-            raise ValueError("a saved background is 64 finite temperatures")
+        None until at least :data:`MIN_LEARNED` pixels were learned while nobody was on them.
+        """
+        if self.bg is None or int(np.count_nonzero(self.learned)) < MIN_LEARNED:
+            return None
+        pairs = zip(self.bg.ravel().tolist(), self.learned.ravel().tolist(), strict=True)
+        return [round(v, 3) if ok else None for v, ok in pairs]
+
+    def restore(self, temperatures: list[float | None]) -> None:
+        """Start from a saved empty room (:meth:`snapshot`) instead of a cold start."""
+        if len(temperatures) != ROWS * COLS:
+            raise ValueError(f"a saved background is {ROWS * COLS} temperatures, not {len(temperatures)}")
+        values = np.array([math.nan if v is None else float(v) for v in temperatures], dtype=np.float64)
+        known = ~np.isnan(values)
+        if int(known.sum()) < MIN_LEARNED or not np.all(np.isfinite(values[known])):
+            raise ValueError(f"a saved background needs at least {MIN_LEARNED} finite temperatures")
         self.reset()
         self.bg = values.reshape(ROWS, COLS)
         self.restored = True
-        self.learned[:] = True

@@ -132,6 +132,15 @@ class Tracker:
         self._let_go: B = np.zeros((ROWS, COLS), dtype=bool)
 
     @property
+    def fresh(self) -> bool:
+        """No frame seen since the last reset."""
+        return math.isnan(self._t)
+
+    def prime(self, recent: F64) -> None:
+        """Measure the first frame's arrivals against ``recent`` (a remembered empty room)."""
+        self._recent = recent.copy()
+
+    @property
     def people(self) -> list[Track]:
         return [tr for tr in self.tracks if tr.confirmed]
 

@@ -37,6 +37,7 @@ from heatcast.classify.audience import EMPTY_AUDIENCE, Audience
 from heatcast.errors import ConfigError, HeatcastError
 from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
 from heatcast.firmware.page import PageHub, PageServer, Shown
+from heatcast.firmware.room_memory import load_room, room_file, save_room
 from heatcast.sensor.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ REOPEN_DB_EVERY_S = 30.0
 PENDING_MAX = 10_000
 #: Seconds without any audience after which the page shows the attract content anyway.
 NO_SENSOR_YET_S = 3.0
+#: The empty room is kept for the next start this long after the first frame, then this often (s).
+ROOM_FIRST_SAVE_S = 30.0
+ROOM_SAVE_EVERY_S = 600.0
 
 
 # -- systemd --------------------------------------------------------------------
@@ -380,6 +384,9 @@ class Kiosk:
         self._worker = threading.Thread(target=self._work, name="heatcast-worker", daemon=True)
         self.first_decision = threading.Event()
         self._db_error: str | None = None
+        self._room_path = room_file(config.data_dir)
+        self._room_due: float | None = None
+        self._room_error = False
 
     # -- lifecycle
 
@@ -396,6 +403,7 @@ class Kiosk:
                 self.close(timeout=2.0)
                 raise
         self._open_catalogue()
+        self._remember_room()
         if self.page:
             self.page.start()
             self.report(f"page     {self.page.url}")
@@ -495,6 +503,47 @@ class Kiosk:
                 signal.signal(sig, handler)
         return 0
 
+    # -- the empty room, kept across restarts
+
+    def _remember_room(self) -> None:
+        remember = getattr(self.pipeline, "remember_room", None)
+        if remember is None:
+            return
+        s = self.config.sensor
+        values = load_room(self._room_path, s.source, s.rotate, s.mirror)
+        if values is None:
+            return
+        try:
+            remember(values)
+        except ValueError as exc:
+            log.warning("room memory %s ignored: %s; starting cold", self._room_path, exc)
+            return
+        self.report(f"room     remembered from {self._room_path}")
+
+    def _offer_room(self, t: float) -> None:
+        # Sensor thread: take the empty room when it is due and the room is empty; the worker writes it.
+        if self._room_due is None:
+            self._room_due = t + ROOM_FIRST_SAVE_S
+        if t < self._room_due:
+            return
+        empty_room = getattr(self.pipeline, "empty_room", None)
+        values = empty_room() if empty_room is not None else None
+        if values is not None:
+            self._room_due = t + ROOM_SAVE_EVERY_S
+            self._push("room", values)
+
+    def _save_room(self, values: list[float | None]) -> None:
+        s = self.config.sensor
+        try:
+            save_room(self._room_path, values, s.source, s.rotate, s.mirror, self.clock())
+        except OSError as exc:
+            if not self._room_error:
+                log.warning("cannot keep the empty room in %s (%s); a restart will start cold",
+                            self._room_path, exc.strerror or exc)  # fmt: skip
+            self._room_error = True
+            return
+        self._room_error = False
+
     # -- sensor thread
 
     def _open_configured_source(self) -> FrameSourceLike:
@@ -565,6 +614,7 @@ class Kiosk:
 
     def _on_audience(self, audience: Audience) -> None:
         self.latest = audience
+        self._offer_room(audience.t)
         showing = self._showing
         if showing is not None:
             showing.add(audience)
@@ -624,6 +674,8 @@ class Kiosk:
                     kind, payload = self._pending.popleft()
                     if kind == "audience":
                         self.report(f"audience {describe(payload)}")
+                    elif kind == "room":
+                        self._save_room(payload)
                     else:
                         trigger, closed = payload
                         if closed is not None:

@@ -3,8 +3,9 @@
 `heatcast run` runs in a subprocess under an audit hook (PEP 578) that records
 every file opened for writing, every rename and every SQLite database opened
 (SQLite's own -wal/-shm files are opened by C code, beside the database it
-names). Only the catalogue (and its SQLite companions) may appear: heatcast
-logs to stderr (journald), never to files of its own.
+names). Only the catalogue (and its SQLite companions) and the empty room's
+background (``room.json``: 64 temperatures of the room with nobody in it) may
+appear: heatcast logs to stderr (journald), never to files of its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from pathlib import Path
 
 import pytest
 from kiosk_helpers import HEATCAST, SECRET, clean_env, free_port, write_config
+
+SQLITE_SUFFIXES = ("-wal", "-shm", "-journal")
+#: The temporary files the catalogue copy and the room memory are written through.
+TEMPORARY = r"/\.(content-\w+\.db|room-\w+\.json)"
 
 AUDITED = r"""
 import os, sys, traceback
@@ -54,6 +59,27 @@ main()
 """
 
 
+def assert_room_memory_holds_no_person(path: Path, trace: Path) -> None:
+    """room.json is the empty room: 64 temperatures (or null) that match the trace's empty frames."""
+    import json
+
+    import numpy as np
+
+    from heatcast.classify.tracebatch import read_trace_arrays
+
+    data = json.loads(path.read_text())
+    assert set(data) == {"version", "what", "placement", "saved", "pixels"}
+    pixels = data["pixels"]
+    assert len(pixels) == 64
+    known = np.array([v is not None for v in pixels])
+    assert known.sum() >= 48
+    saved = np.array([np.nan if v is None else v for v in pixels], dtype=float)
+    chunk = read_trace_arrays(trace)
+    empty = np.median(chunk.pixels[chunk.count == 0], axis=0).ravel()
+    # a person in it would be degrees warmer than the room with nobody there
+    assert np.abs(saved[known] - empty[known]).max() < 1.0, (saved, empty)
+
+
 def test_run_writes_nothing_but_the_catalogue(tmp_path, demo_trace):
     import subprocess
 
@@ -75,7 +101,7 @@ def test_run_writes_nothing_but_the_catalogue(tmp_path, demo_trace):
     assert "content  " in proc.stdout
 
     db = data / "content.db"
-    allowed = {str(db), *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))}
+    allowed = {str(db), *(f"{db}{suffix}" for suffix in SQLITE_SUFFIXES), str(data / "room.json")}
     events = [line.split("\t") for line in record.read_text().splitlines()]
     assert events, "the audit hook recorded nothing"
     written: set[str] = set()
@@ -83,9 +109,11 @@ def test_run_writes_nothing_but_the_catalogue(tmp_path, demo_trace):
     for _event, why, *paths in events:
         for path in paths:
             (lookups if why == "find_library" else written).add(path)
-    # the shipped catalogue is copied into place atomically through a temporary file
-    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + r"/\.content-\w+\.db", p)}
+    # the shipped catalogue and the room memory are written atomically through temporary files
+    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + TEMPORARY, p)}
     assert written - temporary <= allowed, sorted(written - temporary - allowed)
+    assert str(data / "room.json") in written, "the kiosk kept no empty room for its next start"
+    assert_room_memory_holds_no_person(data / "room.json", demo_trace)
     tmp = Path(tempfile.gettempdir())
     assert all(p == "/dev/null" or Path(p) == tmp or Path(p).parent == tmp for p in lookups), lookups
     assert any(e[0] == "sqlite3.connect" and e[2] == str(db) for e in events)
@@ -142,7 +170,7 @@ def test_run_writes_nothing_but_the_catalogue_seen_by_strace(tmp_path, demo_trac
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stopped after 900 frames" in proc.stdout
     db = data / "content.db"
-    allowed = {str(db), *(f"{db}{suffix}" for suffix in ("-wal", "-shm", "-journal"))}
+    allowed = {str(db), *(f"{db}{suffix}" for suffix in SQLITE_SUFFIXES), str(data / "room.json")}
     tmp = Path(tempfile.gettempdir())
     written: set[str] = set()
     for line in trace.read_text().splitlines():
@@ -160,7 +188,7 @@ def test_run_writes_nothing_but_the_catalogue_seen_by_strace(tmp_path, demo_trac
         target = re.search(r'"([^"]+)"', rest)  # rename's destination
         if call.startswith("rename") and target:
             written.add(target.group(1))
-    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + r"/\.content-\w+\.db", p)}
+    temporary = {p for p in written if re.fullmatch(re.escape(str(data)) + TEMPORARY, p)}
     # nfcpy's import-time ctypes library lookup runs ldconfig/gcc with scratch files in the temp dir
     scratch = {p for p in written if p == "/dev/null" or Path(p).parent == tmp}
     assert written - temporary - scratch <= allowed, sorted(written - temporary - scratch - allowed)
