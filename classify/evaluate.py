@@ -56,17 +56,90 @@ class Decisions:
     arrivals: list[int] = field(default_factory=list)  # latency per arrival; -1 missed
     frames: int = 0
     seconds: float = 0.0
+    #: band kind -> per-frame band name ("" where the trace does not say)
+    bands: dict[str, npt.NDArray[np.str_]] = field(default_factory=dict)
 
     def extend(self, other: Decisions) -> None:
         for name in LABEL_NAMES:
             self.truth[name] = np.concatenate([self.truth.get(name, _EMPTY), other.truth[name]])
             self.pred[name] = np.concatenate([self.pred.get(name, _EMPTY), other.pred[name]])
+        for kind in BAND_KINDS:
+            mine = self.bands.get(kind, np.full(self.frames, "", dtype="<U16"))
+            theirs = other.bands.get(kind, np.full(other.frames, "", dtype="<U16"))
+            self.bands[kind] = np.concatenate([mine, theirs])
         self.arrivals += other.arrivals
         self.frames += other.frames
         self.seconds += other.seconds
 
 
 _EMPTY = np.zeros(0, dtype=np.int32)
+
+#: The bands issue 15 asks every figure in: how far the primary person is, how warm the room is,
+#: and whether the person was there at the cold start. Distance and cold start come from a trace's
+#: ``distance_m`` and ``since_start`` columns where it has them (tests/indsim writes both); the
+#: room's temperature is the frame's median.
+BAND_KINDS = ("distance", "ambient", "cold start")
+DISTANCE_BANDS = ((0.5, 1.5, "0.5-1.5 m"), (1.5, 3.0, "1.5-3 m"), (3.0, 5.0, "3-5 m"), (5.0, 1e9, "over 5 m"))
+WARM_ROOM_C = 25.0
+
+
+def frame_bands(path: Path, chunk: Chunk) -> dict[str, npt.NDArray[np.str_]]:
+    """Per-frame band names of a recording ("" where it does not say)."""
+    n = len(chunk)
+    median = np.median(chunk.pixels.reshape(n, -1), axis=1) if n else np.zeros(0)
+    bands = {"ambient": np.where(median < WARM_ROOM_C, "below 25 C", "25 C and above").astype("<U16")}
+    distance = np.full(n, "", dtype="<U16")
+    cold = np.full(n, "", dtype="<U16")
+    from heatcast.sensor.trace import TraceReader
+
+    with TraceReader(path) as reader:
+        if {"distance_m", "since_start"} & set(reader.extra_columns):
+            for i, record in enumerate(reader):
+                if i >= n:
+                    break
+                d = _number(record.extra.get("distance_m", ""))
+                if d is not None:
+                    distance[i] = next(name for lo, hi, name in DISTANCE_BANDS if d < hi or hi > 1e8)
+                since = record.extra.get("since_start", "").strip()
+                if since in ("1", "true", "True"):
+                    cold[i] = "there at start"
+                elif since in ("0", "false", "False"):
+                    cold[i] = "arrived later"
+    bands["distance"] = distance
+    bands["cold start"] = cold
+    return bands
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value else None
+
+
+def band_scores(d: Decisions) -> dict[str, dict[str, dict[str, Any]]]:
+    """Accuracy per label and false presence within each band that has frames."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind in BAND_KINDS:
+        names = d.bands.get(kind)
+        if names is None:
+            continue
+        per: dict[str, dict[str, Any]] = {}
+        for band in sorted(set(names.tolist()) - {""}):
+            keep = names == band
+            row: dict[str, Any] = {"frames": int(keep.sum())}
+            for label in LABEL_NAMES:
+                truth, pred = d.truth[label][keep], d.pred[label][keep]
+                labelled = truth >= 0
+                row[label] = float((truth[labelled] == pred[labelled]).mean()) if labelled.any() else None
+            empty = d.truth["presence"][keep] == 0
+            decided = d.pred["presence"][keep][empty]
+            row["false_presence"] = float((decided == 1).mean()) if empty.any() else None
+            per[band] = row
+        if per:
+            out[kind] = per
+    return out
 
 
 def decisions_from(audiences: Sequence[Audience], chunk: Chunk, seconds: float = 0.0) -> Decisions:
@@ -206,6 +279,7 @@ def evaluate(
     for path in paths:
         audiences, chunk, busy = run_trace(runner, path)
         d = decisions_from(audiences, chunk, busy)
+        d.bands = frame_bands(path, chunk)
         summary = {"path": str(path), "frames": d.frames}
         one = score(d)
         summary.update({name: one["labels"][name]["accuracy"] for name in LABEL_NAMES})
@@ -215,6 +289,7 @@ def evaluate(
         total.extend(d)
     report = score(total)
     report["files"] = files
+    report["bands"] = band_scores(total)
     return report
 
 

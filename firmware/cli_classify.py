@@ -265,6 +265,30 @@ def _side_by_side(ours: dict[str, Any], theirs: dict[str, Any], name: str) -> st
     return "\n".join(lines)
 
 
+def _bands_table(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """Per band: heatcast / bgsub for each label, so weak bands show."""
+    if not ours.get("bands"):
+        return ""
+    columns = [*LABEL_NAMES, "false_presence"]
+    head = "".join(f"{c.replace('_', ' '):>22}" for c in columns)
+    lines = ["per band (heatcast / bgsub):", f"  {'':<28}{'frames':>8}{head}"]
+    for kind, per in ours["bands"].items():
+        for band, row in per.items():
+            other = theirs.get("bands", {}).get(kind, {}).get(band, {})
+            cells = []
+            for c in columns:
+                mine, base = row.get(c), other.get(c)
+                if c == "orientation":
+                    base = None  # bgsub decides no orientation
+                cells.append(f"{_cell(mine)} / {_cell(base)}".rjust(22))
+            lines.append(f"  {kind + ': ' + band:<28}{row['frames']:>8}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 @click.command("eval")
 @click.argument("traces", nargs=-1, required=True, type=click.Path(path_type=Path))
 @model_option
@@ -307,5 +331,8 @@ def eval_command(
         click.echo(_text_report(report, name))
         if "yardstick" in report:
             click.echo(_side_by_side(report, report["yardstick"], name))
+            bands = _bands_table(report, report["yardstick"])
+            if bands:
+                click.echo(bands)
         for p in report.get("plots", []):
             click.echo(f"wrote {p}")

@@ -119,3 +119,17 @@ def test_replay_with_content_db_adds_the_chosen_url(sim_traces: list[Path]) -> N
     assert all(x["url"].startswith("https://") for x in lines)
     code, _, err = run("replay", str(sim_traces[0]), "--content-db", "no-such.db")
     assert code == 2 and "no-such.db" in err
+
+
+def test_eval_prints_bgsub_beside_heatcast_and_the_bands(indsim_scenes: list[Path]) -> None:
+    code, out, err = run("eval", *(str(p) for p in indsim_scenes[:3]))
+    assert code == 0, err
+    assert "beside the yardstick" in out and "bgsub" in out
+    for band in ("distance: ", "ambient: ", "cold start: "):
+        assert band in out, band
+    code, out, err = run("eval", *(str(p) for p in indsim_scenes[:3]), "--json")
+    report = json.loads(out)
+    assert report["yardstick"]["runner"] == "bgsub"
+    bands = report["bands"]
+    assert sum(row["frames"] for row in bands["ambient"].values()) == report["frames"]
+    assert set(bands["distance"]) <= {"0.5-1.5 m", "1.5-3 m", "3-5 m", "over 5 m"}
