@@ -8,7 +8,7 @@ from scipy import ndimage
 from heatcast.classify.detector import Detection, detect
 from heatcast.classify.room import RoomBackground
 from heatcast.classify.tracker import Track, Tracker
-from heatcast.sensor.frame import COLS, F32, F64, ROWS
+from heatcast.sensor.frame import F32
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -20,8 +20,6 @@ class PeopleCounter:
         self.room = RoomBackground()
         self.tracker = Tracker()
         self._detections: list[Detection] = []
-        #: The last frame's smoothed residual against the empty room (C).
-        self.residual: F64 = np.zeros((ROWS, COLS))
 
     def reset(self) -> None:
         self.room.reset()
@@ -33,7 +31,6 @@ class PeopleCounter:
         room = self.room
         first = self.tracker.fresh
         residual, _ = room.observe(pixels, t)
-        self.residual = residual
         if first and room.restored and room.bg is not None:
             # Whoever is in view at a restart is warmer than the room remembered: an arrival.
             self.tracker.prime(room.bg)

@@ -70,7 +70,6 @@ SPLIT_MOVE_PX = 0.75
 #: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
 MASS_COST = 0.5
 STALE_S = 300.0
-TAU_VELOCITY_S = 1.0
 #: Position smoothing per frame (how much of the new detection is taken).
 FOLLOW = 0.7
 
@@ -101,9 +100,6 @@ class Track:
     #: The most warmth it has shown lately (decays over EXIT_TAU_S).
     top_mass: float = 0.0
     detection: Detection | None = field(default=None)
-    #: Velocity in pixels a second, averaged over TAU_VELOCITY_S: walking across, or standing.
-    v_row: float = 0.0
-    v_col: float = 0.0
 
     def reanchor(self, t: float) -> None:
         self.anchor_row, self.anchor_col = self.row, self.col
@@ -231,13 +227,8 @@ class Tracker:
 
     def _follow(self, tr: Track, d: Detection, t: float, dt: float) -> None:
         tr.top_mass = max(d.mass, tr.top_mass * math.exp(-dt / EXIT_TAU_S))
-        row, col = tr.row, tr.col
         tr.row += FOLLOW * (d.row - tr.row)
         tr.col += FOLLOW * (d.col - tr.col)
-        if dt > 0:
-            a = -math.expm1(-dt / TAU_VELOCITY_S)
-            tr.v_row += a * ((tr.row - row) / dt - tr.v_row)
-            tr.v_col += a * ((tr.col - col) / dt - tr.v_col)
         tr.mass = d.mass
         tr.pixels = d.pixels
         tr.seen = tr.detected = t
