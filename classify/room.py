@@ -62,6 +62,9 @@ MIN_LEARNED = 48
 MAX_GAP_S = 10.0
 
 
+SQRT2 = math.sqrt(2.0)
+
+
 def _alpha(dt: float, tau: float) -> float:
     return -math.expm1(-dt / tau) if dt > 0 else 0.0
 
@@ -86,6 +89,9 @@ class RoomBackground:
         self.suspect: B = np.zeros((ROWS, COLS), dtype=bool)
         #: How many frames' worth the background is an average of (its own noise is noise / sqrt(n)).
         self._n = 1.0
+        self._last_step: F64 | None = None
+        self._rates_dt = math.nan
+        self._rates_cache = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
     def smooth_noise(self) -> float:
@@ -142,44 +148,58 @@ class RoomBackground:
         # Against its row's median: a room is warmer towards the ceiling, a person is a column.
         return (x > np.median(x, axis=1, keepdims=True) + SUSPECT_C) & (x < SUSPECT_MAX_C)
 
+    def _rates(self, dt: float) -> tuple[float, float, float, float, float]:
+        # The time constants as per-frame rates; frames come at a steady rate, so cache them.
+        if dt != self._rates_dt:
+            self._rates_dt = dt
+            taus = (TAU_NOISE_S, TAU_DRIFT_S, TAU_FREE_S, TAU_COLD_S, TAU_UNEXPLAINED_S)
+            a, b, c, d, e = (_alpha(dt, tau) for tau in taus)
+            self._rates_cache = (a, b, c, d, e)
+        return self._rates_cache
+
     def learn(self, residual: F64, occupied: B, explained: B) -> None:
         """Update after a frame: ``occupied`` pixels hold or border a person; ``explained`` are theirs."""
         bg = self.bg
         if bg is None:
             return
         dt = self._dt
+        a_noise, a_drift, a_free, a_cold, a_unexplained = self._rates(dt)
         free = ~occupied
         n_free = int(np.count_nonzero(free))
-        step = getattr(self, "_last_step", None)
+        step = self._last_step
         if step is not None and n_free >= MIN_FREE:
             # Frame-to-frame change of empty pixels is sqrt(2) x the noise. Clipped, so a pixel at a
             # person's edge does not count as noise (a median would be biased by the 0.25 C steps).
-            limit = CLIP_SIGMAS * math.sqrt(2.0) * self.noise
-            rms = float(np.sqrt(np.mean(np.minimum(np.abs(step[free]), limit) ** 2))) / math.sqrt(2.0)
-            a = _alpha(dt, TAU_NOISE_S)
+            changes = np.abs(step[free])
+            np.minimum(changes, CLIP_SIGMAS * SQRT2 * self.noise, out=changes)
+            rms = math.sqrt(float(np.dot(changes, changes)) / n_free) / SQRT2
             lo, hi = NOISE_RANGE
-            self.noise = min(max(self.noise + a * (rms - self.noise), lo), hi)
+            self.noise = min(max(self.noise + a_noise * (rms - self.noise), lo), hi)
         cold = residual < -COLD_SIGMAS * self.smooth_noise
         # On or beside a person, a colder pixel is a person hiding something warmer (a lamp, a
         # radiator), which comes back when they move on: only free pixels let go.
-        let_go = cold & ~occupied
+        let_go = cold & free
+        steady_free = free & ~cold
         if n_free >= MIN_FREE:
-            drift = float(np.median(residual[free & ~cold])) if np.any(free & ~cold) else 0.0
-            bg += _alpha(dt, TAU_DRIFT_S) * drift
-            residual = residual - _alpha(dt, TAU_DRIFT_S) * drift
+            values = residual[steady_free]
+            if len(values):
+                drift = a_drift * float(np.partition(values, len(values) // 2)[len(values) // 2])
+                bg += drift
+                residual = residual - drift
         # From a cold start the free pixels average every frame so far, then follow at TAU_FREE_S.
-        a_free = _alpha(dt, TAU_FREE_S)
         steady = 2.0 / a_free - 1.0 if a_free > 0 else self._n
-        a_free = max(a_free, 1.0 / (self._n + 1.0))
+        rate = np.full((ROWS, COLS), max(a_free, 1.0 / (self._n + 1.0)))
         self._n = min(self._n + 1.0, steady)
-        rate = np.where(
-            let_go,
-            _alpha(dt, TAU_COLD_S),
-            np.where(occupied, np.where(explained | cold, 0.0, _alpha(dt, TAU_UNEXPLAINED_S)), a_free),
-        )
-        bg += rate * residual
-        self.suspect &= ~let_go
-        self.learned |= free & ~cold & ~self.suspect
+        if not free.all():
+            rate[occupied] = a_unexplained
+            rate[explained | (cold & occupied)] = 0.0
+        if let_go.any():
+            rate[let_go] = a_cold
+            self.suspect &= ~let_go
+        rate *= residual
+        bg += rate
+        steady_free &= ~self.suspect
+        self.learned |= steady_free
 
     def snapshot(self) -> list[float | None] | None:
         """The empty room's 64 temperatures (row by row; None where never seen empty).

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from heatcast.classify.detector import Detection
@@ -107,6 +106,16 @@ class Track:
         self.mean_mass = self.still_mass = self.still_low = self.mass
 
 
+def _dilate(mask: B) -> B:
+    """``mask`` grown by one pixel in all eight directions."""
+    if not mask.any():
+        return mask.copy()
+    pad = np.zeros((ROWS + 2, COLS + 2), dtype=bool)
+    pad[1:-1, 1:-1] = mask
+    rows = pad[:-2] | pad[1:-1] | pad[2:]
+    return rows[:, :-2] | rows[:, 1:-1] | rows[:, 2:]
+
+
 def _inside(tr: Track) -> bool:
     # People leave the view through its sides (and, close by, its bottom): a track lost there
     # has left, not dipped.
@@ -158,6 +167,11 @@ class Tracker:
             self._recent = smooth.copy()
         rise = smooth - self._recent
         self._recent += (-math.expm1(-dt / TAU_RISE_S) if dt > 0 else 0.0) * rise
+        if not detections and not self.tracks:
+            # Nobody and nothing warm: the common case in an empty shop.
+            self._let_go[:] = False
+            self._occupied_before = self._let_go.copy()
+            return self._occupied_before.copy(), self._occupied_before.copy()
 
         matched_tracks, matched_dets = self._assign(detections, dt)
         for ti, di in zip(matched_tracks, matched_dets, strict=True):
@@ -176,8 +190,8 @@ class Tracker:
         for di, d in enumerate(detections):
             if di in taken:
                 continue
-            arrived = float(np.max(rise[d.pixels])) > max(RISE_C, RISE_SIGMAS * noise)
-            split = bool(np.any(d.pixels & self._occupied_before))
+            arrived = float(rise[d.pixels].max()) > max(RISE_C, RISE_SIGMAS * noise)
+            split = bool((d.pixels & self._occupied_before).any())
             if arrived or split:
                 tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t, detection=d)
                 tr.reanchor(t)
@@ -199,19 +213,25 @@ class Tracker:
         for tr in self.tracks:
             if tr.confirmed or not tr.split:
                 explained |= tr.pixels
-        near = ndimage.binary_dilation(explained, structure=np.ones((3, 3), dtype=bool))
+        near = _dilate(explained)
         occupied = near.copy()
         for d in detections:
             occupied |= d.pixels
         # What was let go of as a warm thing stays let go of until it has cooled away.
-        self._let_go &= residual > max(RISE_C, RISE_SIGMAS * noise) / 2
-        self._occupied_before = near & ~self._let_go
-        return occupied & ~self._let_go, explained
+        if self._let_go.any():
+            self._let_go &= residual > max(RISE_C, RISE_SIGMAS * noise) / 2
+            near &= ~self._let_go
+            occupied &= ~self._let_go
+        self._occupied_before = near
+        return occupied, explained
 
     def _assign(self, detections: list[Detection], dt: float) -> tuple[list[int], list[int]]:
         if not self.tracks or not detections:
             return [], []
         gate = min(GATE_PX + GATE_PX_PER_S * dt, MAX_GATE_PX)
+        if len(self.tracks) == 1 and len(detections) == 1:
+            only, d = self.tracks[0], detections[0]
+            return ([0], [0]) if math.hypot(only.row - d.row, only.col - d.col) <= gate else ([], [])
         tr = np.array([(t.row, t.col) for t in self.tracks])
         de = np.array([(d.row, d.col) for d in detections])
         cost = np.sqrt(((tr[:, None, :] - de[None, :, :]) ** 2).sum(axis=2))
