@@ -106,7 +106,8 @@ def _max3(x: F64) -> F64:
     pad = np.full((ROWS + 2, COLS + 2), -np.inf)
     pad[1:-1, 1:-1] = x
     rows = np.maximum(np.maximum(pad[:-2], pad[1:-1]), pad[2:])
-    return np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    out: F64 = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    return out
 
 
 def _separate(residual: F64, peaks: npt.NDArray[np.intp]) -> list[tuple[int, int]]:
