@@ -31,7 +31,12 @@ from heatcast.errors import UsageError
     show_default=True,
     help="Frame rate of the simulated sensor (the AMG8833 runs at 1 or 10).",
 )
-def sim(out: Path, traces: int, seconds: float, seed: int, fps: float) -> None:
+@click.option(
+    "--envelope",
+    is_flag=True,
+    help="Only scenes inside the billboard envelope: wall mounts 1.0-2.2 m high, tilted down 0-30 degrees.",
+)
+def sim(out: Path, traces: int, seconds: float, seed: int, fps: float, envelope: bool) -> None:
     """Write labelled synthetic traces (sim-0001.csv.gz, ...) for training and tests.
 
     Each trace is a different random scene: mount, room, warm and cold objects,
@@ -39,7 +44,7 @@ def sim(out: Path, traces: int, seconds: float, seed: int, fps: float) -> None:
     with count, presence, posture and orientation frame by frame.
     """
     # write_traces' work one trace at a time, so that the progress bar moves
-    from heatcast.sensor.sim import write_trace
+    from heatcast.sensor.sim import envelope_placement, write_trace
 
     if traces < 1:
         raise UsageError(f"--traces {traces} is not valid; write at least 1 trace")
@@ -53,5 +58,6 @@ def sim(out: Path, traces: int, seconds: float, seed: int, fps: float) -> None:
         raise UsageError(f"--seed {seed} is not valid; use a whole number, 0 or more")
     with click.progressbar(range(1, traces + 1), label="simulating") as bar:
         for index in bar:
-            write_trace(out, index, seconds, seed, fps)
+            placement = envelope_placement(seed, index) if envelope else {}
+            write_trace(out, index, seconds, seed, fps, **placement)
     click.echo(f"wrote {traces} traces of {seconds:g} s at {fps:g} fps to {out}")

@@ -537,6 +537,21 @@ def write_traces(
     return [write_trace(out_dir, i, seconds, seed, fps, **overrides) for i in range(1, traces + 1)]
 
 
+#: The billboard envelope (issue 15): wall mounts this high (m), tilted down this far (degrees).
+ENVELOPE_HEIGHT_M = (1.0, 2.2)
+ENVELOPE_TILT_DEG = (0.0, 30.0)
+
+
+def envelope_placement(seed: int, index: int) -> dict[str, object]:
+    """Scene overrides that put trace ``index`` inside the billboard envelope: a wall mount."""
+    rng = np.random.default_rng([seed, index, 2])
+    return {
+        "mount": "wall",
+        "height_m": float(rng.uniform(*ENVELOPE_HEIGHT_M)),
+        "tilt_deg": float(rng.uniform(*ENVELOPE_TILT_DEG)),
+    }
+
+
 def write_trace(
     out_dir: str | os.PathLike[str],
     index: int,

@@ -226,6 +226,19 @@ def test_cli_writes_traces(tmp_path: Path) -> None:
             assert [r.frame for r in ra] == [r.frame for r in rb]
 
 
+def test_cli_envelope_writes_wall_mounts_inside_the_billboard_envelope(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["sim", "--out", str(tmp_path), "--traces", "6", "--seconds", "1",
+                                       "--seed", "8", "--envelope"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    heights = []
+    for path in sorted(tmp_path.iterdir()):
+        with TraceReader(path) as tr:
+            assert tr.meta["mount"] == "wall"
+            heights.append(float(tr.meta["height_m"]))
+            assert 1.0 <= heights[-1] <= 2.2 and 0.0 <= float(tr.meta["tilt_deg"]) <= 30.0
+    assert len(set(heights)) == 6  # each scene its own placement
+
+
 def test_cli_refuses_an_output_path_that_is_a_file(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
