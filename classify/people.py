@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from heatcast.classify.detector import Detection, detect
-from heatcast.classify.room import RoomBackground
+from heatcast.classify.room import SUSPECT_C, RoomBackground
 from heatcast.classify.tracker import Track, Tracker
 from heatcast.sensor.frame import F32
 
@@ -46,7 +46,12 @@ class PeopleCounter:
 
     def dormant(self) -> int:
         """Warm blobs there since the cold start that no track explains: people, or warm things."""
-        left = self.room.suspect.copy()
+        room = self.room
+        if not room.suspect.any():
+            return 0
+        # ... and still warm now: a pixel the noise made warm at the start is not.
+        smooth = room.smooth
+        left = room.suspect & (smooth - np.median(smooth, axis=1, keepdims=True) > SUSPECT_C)
         for tr in self.tracker.tracks:
             left &= ~tr.pixels
         if not left.any():

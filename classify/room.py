@@ -36,7 +36,7 @@ B = npt.NDArray[np.bool_]
 #: Smoothing of frames before they are compared (s): cuts the noise by half at 10 fps.
 TAU_SMOOTH_S = 0.15
 #: How fast free pixels follow the room (s), and the room's drift (s).
-TAU_FREE_S = 8.0
+TAU_FREE_S = 2.0
 TAU_DRIFT_S = 4.0
 #: Pixels colder than the background by this many noise units let go within TAU_COLD_S.
 COLD_SIGMAS = 4.0
@@ -53,8 +53,10 @@ CLIP_SIGMAS = 3.5
 MIN_FREE = 8
 #: A saved background whose cooler half misses the first frame by more than this (C rms) is dropped.
 RESTORE_FIT_C = 0.6
-#: At a cold start, pixels this much above their row's median (and below SUSPECT_MAX_C) may be people.
-SUSPECT_C = 1.0
+#: At a cold start, pixels this much above their row's median (and below SUSPECT_MAX_C) may be
+#: people; those UNSEEN_C above it are not learned as the empty room until they let go.
+SUSPECT_C = 0.5
+UNSEEN_C = 1.0
 SUSPECT_MAX_C = 40.0
 #: A background is worth keeping once this many of its pixels were seen empty.
 MIN_LEARNED = 48
@@ -87,6 +89,7 @@ class RoomBackground:
         self.restored = False
         #: Pixels that were warm at the cold start and have not let go since: someone may stand there.
         self.suspect: B = np.zeros((ROWS, COLS), dtype=bool)
+        self._unseen: B = np.zeros((ROWS, COLS), dtype=bool)
         #: How many frames' worth the background is an average of (its own noise is noise / sqrt(n)).
         self._n = 1.0
         self._last_step: F64 | None = None
@@ -105,7 +108,7 @@ class RoomBackground:
         if self.bg is None or math.isnan(self._t):
             if self.bg is None:
                 self.bg = x.copy()
-                self.suspect = self._warm_at_start(x)
+                self._start_suspects(x)
             else:
                 self._fit_restored(x)
             self.smooth = x.copy()
@@ -138,15 +141,19 @@ class RoomBackground:
             self.bg = x.copy()
             self.restored = False
             self.learned[:] = False
-            self.suspect = self._warm_at_start(x)
+            self._start_suspects(x)
         else:
             self.learned = ~unknown
-            self.suspect = unknown & self._warm_at_start(x)
+            self._start_suspects(x)
+            self.suspect &= unknown
+            self._unseen &= unknown
 
-    @staticmethod
-    def _warm_at_start(x: F64) -> B:
+    def _start_suspects(self, x: F64) -> None:
         # Against its row's median: a room is warmer towards the ceiling, a person is a column.
-        return (x > np.median(x, axis=1, keepdims=True) + SUSPECT_C) & (x < SUSPECT_MAX_C)
+        above = x - np.median(x, axis=1, keepdims=True)
+        plausible = x < SUSPECT_MAX_C
+        self.suspect = (above > SUSPECT_C) & plausible
+        self._unseen = (above > UNSEEN_C) & plausible
 
     def _rates(self, dt: float) -> tuple[float, float, float, float, float]:
         # The time constants as per-frame rates; frames come at a steady rate, so cache them.
@@ -196,9 +203,10 @@ class RoomBackground:
         if let_go.any():
             rate[let_go] = a_cold
             self.suspect &= ~let_go
+            self._unseen &= ~let_go
         rate *= residual
         bg += rate
-        steady_free &= ~self.suspect
+        steady_free &= ~self._unseen
         self.learned |= steady_free
 
     def snapshot(self) -> list[float | None] | None:

@@ -36,6 +36,8 @@ B = npt.NDArray[np.bool_]
 RISE_SIGMAS = 4.0
 RISE_C = 0.3
 TAU_RISE_S = 1.5
+#: ... and that rise is at least this share of its warmth.
+ARRIVAL_SHARE = 0.5
 #: A detection this far above the room (noise units, and C) counts at once.
 STRONG_SIGMAS = 9.0
 STRONG_C = 0.9
@@ -63,6 +65,8 @@ STILL_PX = 0.5
 COOL_S = 10.0
 COOL_FRACTION = 0.85
 WARM_FACTOR = 1.25
+#: Its warmth is compared from this long after it stopped (s): the average first forgets the walk.
+SETTLE_S = 3.0
 TAU_MASS_S = 3.0
 #: A track split off a tracked person counts once it has moved this far from where it split off (px).
 SPLIT_MOVE_PX = 0.75
@@ -90,6 +94,7 @@ class Track:
     still_since: float = 0.0
     still_mass: float = 0.0  # the most and least warmth it has had while still
     still_low: float = 0.0
+    settled: bool = False  # still for SETTLE_S: still_mass and still_low count from then
     #: Its warmth averaged over TAU_MASS_S: a warm seat's falls steadily, a person's does not.
     mean_mass: float = 0.0
     #: Born by splitting off a tracked person: counts only once it has moved away on its own.
@@ -104,6 +109,7 @@ class Track:
         self.anchor_row, self.anchor_col = self.row, self.col
         self.still_since = t
         self.mean_mass = self.still_mass = self.still_low = self.mass
+        self.settled = False
 
 
 def _dilate(mask: B) -> B:
@@ -190,7 +196,13 @@ class Tracker:
         for di, d in enumerate(detections):
             if di in taken:
                 continue
-            arrived = float(rise[d.pixels].max()) > max(RISE_C, RISE_SIGMAS * noise)
+            # Someone walking in was not there a second ago: most of their warmth is new. A radiator
+            # or a lamp warming up crosses the threshold with most of its warmth already there.
+            # Weighed by warmth over the blob, so one noisy pixel does not make an arrival.
+            warmth = residual[d.pixels]
+            risen = float(np.dot(rise[d.pixels], warmth)) / d.mass
+            typical = float(np.dot(warmth, warmth)) / d.mass
+            arrived = risen > max(RISE_C, RISE_SIGMAS * noise, ARRIVAL_SHARE * typical)
             split = bool((d.pixels & self._occupied_before).any())
             if arrived or split:
                 tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t, detection=d)
@@ -258,12 +270,19 @@ class Tracker:
                 tr.confirmed = math.hypot(tr.row - tr.born_row, tr.col - tr.born_col) > SPLIT_MOVE_PX
             else:
                 tr.confirmed = t - tr.born >= CONFIRM_S
+        a = -math.expm1(-dt / TAU_MASS_S) if dt > 0 else 0.0
         if math.hypot(tr.row - tr.anchor_row, tr.col - tr.anchor_col) > STILL_PX:
             tr.reanchor(t)
         else:
-            tr.mean_mass += (-math.expm1(-dt / TAU_MASS_S) if dt > 0 else 0.0) * (d.mass - tr.mean_mass)
-            tr.still_mass = max(tr.still_mass, tr.mean_mass)
-            tr.still_low = min(tr.still_low, tr.mean_mass)
+            tr.mean_mass += a * (d.mass - tr.mean_mass)
+            if t - tr.still_since < SETTLE_S:
+                pass  # the average still carries the walk in
+            elif not tr.settled:
+                tr.settled = True
+                tr.still_mass = tr.still_low = tr.mean_mass
+            else:
+                tr.still_mass = max(tr.still_mass, tr.mean_mass)
+                tr.still_low = min(tr.still_low, tr.mean_mass)
 
     def _still_warm(self, tr: Track, residual: F64, noise: float) -> bool:
         if not tr.confirmed:
@@ -276,6 +295,6 @@ class Tracker:
             still = t - tr.still_since
             cooling = tr.mean_mass < COOL_FRACTION * tr.still_mass
             warming = tr.mean_mass > WARM_FACTOR * tr.still_low
-            if still > STALE_S or (still > COOL_S and (cooling or warming)):
+            if still > STALE_S or (tr.settled and still > COOL_S and (cooling or warming)):
                 out.add(ti)
         return out
