@@ -8,6 +8,7 @@ in from the running configuration, so the statement matches the install.
 from __future__ import annotations
 
 from heatcast.firmware.config import Config
+from heatcast.firmware.room_memory import room_file
 
 
 def privacy_statement(config: Config) -> str:
@@ -36,6 +37,12 @@ What is stored ({config.db_path})
   No frames, no positions, no tracks of people, no identifiers.
   Learned figures per video and audience bucket (how well it holds attention).
 
+The empty room ({room_file(config.data_dir)})
+  64 temperatures of the room with nobody in it: the background the classifier
+  learned, kept so that a restart can see someone already standing in view.
+  Taken only while nobody is in view; pixels never seen empty are left out.
+  Rewritten every 10 minutes while the room is empty; it holds no person.
+
 For how long
   Impressions older than {days} days (content.retention_days) are deleted,
   checked at start and then once a day. The catalogue stays until you change it.
@@ -50,5 +57,6 @@ Logs
   The kiosk logs to the system journal: what content was chosen for which
   audience bucket, and errors. No frames and no temperatures.
 
-Check this install: heatcast doctor. Remove all stored data: delete {config.db_path}.
+Check this install: heatcast doctor. Remove all stored data: delete {config.db_path}
+and {room_file(config.data_dir)}.
 """
