@@ -37,6 +37,8 @@ EARLIEST_SANE = datetime(2025, 1, 1)
 THERMISTOR_RANGE_C = (-20.0, 80.0)  # the AMG88xx's operating range
 PIXEL_RANGE_C = (-20.0, 100.0)
 STUCK_MIN_FRAMES = 30
+#: The audience reading's figures hold in rooms up to this warm (README, "The envelope").
+ENVELOPE_ROOM_C = 30.0
 ENABLE_I2C = "sudo raspi-config nonint do_i2c 0 && sudo reboot"
 
 
@@ -238,6 +240,17 @@ def _frame_checks(frames: list[Any], elapsed: float, spec: Any, stats: Any) -> l
             data={"min_c": float(last.min()), "max_c": float(last.max()), "median_c": float(np.median(last))},
         )
     )
+    room = float(np.median(last))
+    if room > ENVELOPE_ROOM_C:
+        checks.append(
+            Check(
+                "envelope", None,
+                f"the room reads {room:.1f} C: above {ENVELOPE_ROOM_C:g} C a person is barely warmer than "
+                "the room, so heatcast will miss more people than its figures say",
+                "cool the room or move the sensor away from warm surfaces; see README, 'The envelope'",
+                {"room_c": room},
+            )
+        )  # fmt: skip
     return checks
 
 

@@ -133,6 +133,20 @@ def test_dead_pixel_is_named(fake_bus, tmp_path):
     assert "row 2 col 5" in checks["pixels"].detail and checks["pixels"].data["bad_pixels"] == [21]
 
 
+def test_a_room_warmer_than_the_envelope_is_said(fake_bus, tmp_path):
+    import numpy as np
+
+    def scene(t):
+        return np.full((8, 8), 31.5) + np.random.default_rng(int(t * 100)).normal(0, 0.15, (8, 8))
+
+    fake_bus(scene=scene)
+    checks = by_name(check_sensor(config(tmp_path), seconds=0.5))
+    assert checks["envelope"].ok is None  # a warning: the kiosk still runs
+    assert "31." in checks["envelope"].detail and "miss more people" in checks["envelope"].detail
+    fake_bus()
+    assert "envelope" not in by_name(check_sensor(config(tmp_path), seconds=0.5))
+
+
 def test_sim_source_skips_i2c(tmp_path):
     checks = by_name(check_sensor(config(tmp_path, sensor={"source": "sim:?speed=0"}), seconds=0.3))
     assert checks["i2c"].ok is None and checks["sensor"].ok
