@@ -55,7 +55,7 @@ MIN_FREE = 8
 RESTORE_FIT_C = 0.6
 #: At a cold start, pixels this much above their row's median (and below SUSPECT_MAX_C) may be
 #: people; those UNSEEN_C above it are not learned as the empty room until they let go.
-SUSPECT_C = 0.3
+SUSPECT_C = 0.5
 UNSEEN_C = 1.0
 SUSPECT_MAX_C = 40.0
 #: A background is worth keeping once this many of its pixels were seen empty.
