@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from heatcast.sensor.frame import COLS, F64, ROWS
 
@@ -38,7 +37,30 @@ MAX_PEAKS = 6
 #: Nothing warmer than this (apparent C) is a person: radiators, kettles, lamps.
 HOT_C = 40.0
 
-_EIGHT = np.ones((3, 3), dtype=bool)
+_NEIGHBOURS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc)
+
+
+def components(mask: B) -> list[B]:
+    """The 8-connected components of an 8x8 mask (plain Python: scipy's costs as much and
+    weighs 30 MB on a Pi)."""
+    left = set(zip(*(a.tolist() for a in np.nonzero(mask)), strict=True))
+    out = []
+    while left:
+        seed = left.pop()
+        todo, part = [seed], [seed]
+        while todo:
+            r, c = todo.pop()
+            for dr, dc in _NEIGHBOURS:
+                q = (r + dr, c + dc)
+                if q in left:
+                    left.remove(q)
+                    todo.append(q)
+                    part.append(q)
+        blob = np.zeros((ROWS, COLS), dtype=bool)
+        rows, cols = zip(*part, strict=True)
+        blob[list(rows), list(cols)] = True
+        out.append(blob)
+    return out
 
 
 @dataclass(slots=True)
@@ -75,13 +97,12 @@ def detect(residual: F64, raw: npt.NDArray[np.floating], noise: float) -> list[D
     if float(residual.max()) < peak:
         return []
     fore = (residual > edge) & (raw < HOT_C)
-    labels, n = ndimage.label(fore, structure=_EIGHT)
-    if n == 0:
+    blobs = components(fore)
+    if not blobs:
         return []
     local_max = (residual >= _max3(residual)) & (residual > peak)
     out: list[Detection] = []
-    for k in range(1, n + 1):
-        blob = labels == k
+    for blob in blobs:
         peaks = np.argwhere(blob & local_max)
         if len(peaks) == 0:
             continue

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from heatcast.classify.detector import Detection, detect
+from heatcast.classify.detector import Detection, components, detect
 from heatcast.classify.room import SUSPECT_C, RoomBackground
 from heatcast.classify.tracker import Track, Tracker
 from heatcast.sensor.frame import F32
-
-_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 class PeopleCounter:
@@ -56,7 +53,7 @@ class PeopleCounter:
             left &= ~tr.pixels
         if not left.any():
             return 0
-        return int(ndimage.label(left, structure=_EIGHT)[1])
+        return len(components(left))
 
     def empty_room(self) -> list[float | None] | None:
         """The empty room's 64 temperatures, while nobody and nothing warm is in view; else None."""

@@ -1,7 +1,7 @@
 """People as tracks: born where warmth arrives, kept while they stand still.
 
-Each frame's detections are assigned to the tracks (scipy's
-``linear_sum_assignment`` on the distance from where each track is expected).
+Each frame's detections are assigned to the tracks by the assignment of least
+total cost (distance from where each track is expected, and change of warmth).
 The rules are the physics of a shop floor:
 
 * **Born where warmth arrives.** A detection no track explains becomes a
@@ -20,12 +20,12 @@ The rules are the physics of a shop floor:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from heatcast.classify.detector import Detection
 from heatcast.sensor.frame import COLS, F64, ROWS
@@ -73,6 +73,8 @@ SPLIT_MOVE_PX = 0.75
 #: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
 MASS_COST = 0.5
 STALE_S = 300.0
+#: Assignments with at most this many ways to pair are solved exactly (by enumeration).
+EXACT_UP_TO = 256
 #: Position smoothing per frame (how much of the new detection is taken).
 FOLLOW = 0.7
 
@@ -112,6 +114,49 @@ class Track:
         self.settled = False
 
 
+def _least_cost(cost: list[list[float]]) -> tuple[list[int], list[int]]:
+    """The pairs (track, detection) of least total cost; inf means "may not pair".
+
+    Exact by enumeration while there are at most :data:`EXACT_UP_TO` ways to pair (an 8x8
+    view holds a handful of people), greedy by cost beyond. The most pairs win first, then
+    the least total cost, as scipy's ``linear_sum_assignment`` with forbidden pairs would.
+    """
+    n_t, n_d = len(cost), len(cost[0])
+    if (n_d + 1) ** n_t > EXACT_UP_TO:
+        pairs = sorted((c, i, j) for i, row in enumerate(cost) for j, c in enumerate(row) if c < math.inf)
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        out = []
+        for _, i, j in pairs:
+            if i not in used_t and j not in used_d:
+                used_t.add(i)
+                used_d.add(j)
+                out.append((i, j))
+        out.sort()
+        return [i for i, _ in out], [j for _, j in out]
+    best: tuple[int, float, tuple[tuple[int, int], ...]] = (0, 0.0, ())
+    # Each track takes a detection or none (-1).
+    for choice in itertools.product(range(-1, n_d), repeat=n_t):
+        taken = [j for j in choice if j >= 0]
+        if len(set(taken)) != len(taken):
+            continue
+        total = 0.0
+        ok = True
+        for i, j in enumerate(choice):
+            if j >= 0:
+                c = cost[i][j]
+                if c == math.inf:
+                    ok = False
+                    break
+                total += c
+        if not ok:
+            continue
+        key = (len(taken), -total)
+        if key > (best[0], -best[1]):
+            best = (len(taken), total, tuple((i, j) for i, j in enumerate(choice) if j >= 0))
+    return [i for i, _ in best[2]], [j for _, j in best[2]]
+
+
 def _dilate(mask: B) -> B:
     """``mask`` grown by one pixel in all eight directions."""
     if not mask.any():
@@ -123,9 +168,9 @@ def _dilate(mask: B) -> B:
 
 
 def _inside(tr: Track) -> bool:
-    # People leave the view through its sides (and, close by, its bottom): a track lost there
-    # has left, not dipped.
-    return EDGE_PX <= tr.col <= COLS - 1 - EDGE_PX and tr.row <= ROWS - 1 - EDGE_PX
+    # People leave the view through its sides: a track lost there has left, not dipped. Not
+    # through the bottom: someone who falls ends up there.
+    return EDGE_PX <= tr.col <= COLS - 1 - EDGE_PX
 
 
 def _leaving(tr: Track) -> bool:
@@ -252,10 +297,7 @@ class Tracker:
         dm = np.array([max(d.mass, 1e-3) for d in detections])
         cost_mass = MASS_COST * np.abs(np.log(tm[:, None] / dm[None, :]))
         cost = np.where(cost <= gate, cost + cost_mass, cost)
-        big = 1e6
-        rows, cols = linear_sum_assignment(np.where(cost <= gate, cost, big))
-        keep = cost[rows, cols] <= gate
-        return rows[keep].tolist(), cols[keep].tolist()
+        return _least_cost(np.where(cost <= gate, cost, np.inf).tolist())
 
     def _follow(self, tr: Track, d: Detection, t: float, dt: float) -> None:
         tr.top_mass = max(d.mass, tr.top_mass * math.exp(-dt / EXIT_TAU_S))

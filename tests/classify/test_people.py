@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from classify_helpers import load_indsim
 
 from heatcast.classify.detector import detect
@@ -85,3 +86,63 @@ def test_two_people_side_by_side_are_two_and_one_tall_person_is_one() -> None:
     assert len(detect(tall, tall + 22, 0.1)) == 1
     # the noise floor: a bump of three noise units is nobody
     assert detect(_blob(4, 4, 0.3), _blob(4, 4, 0.3) + 22, 0.1) == []
+
+
+def test_components_are_scipys_8_connected_labels() -> None:
+    from scipy import ndimage
+
+    from heatcast.classify.detector import components
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        mask = rng.random((8, 8)) < rng.uniform(0.05, 0.6)
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+        ours = components(mask)
+        assert len(ours) == n
+        assert sorted(tuple(np.flatnonzero(b)) for b in ours) == sorted(
+            tuple(np.flatnonzero(labels == k)) for k in range(1, n + 1)
+        )
+
+
+def test_assignment_is_scipys_least_cost_where_it_is_exact() -> None:
+    from scipy.optimize import linear_sum_assignment
+
+    from heatcast.classify.tracker import EXACT_UP_TO, _least_cost
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(2000):
+        n_t, n_d = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+        if (n_d + 1) ** n_t > EXACT_UP_TO:
+            continue
+        cost = rng.uniform(0, 3, (n_t, n_d))
+        cost[cost > 2.2] = np.inf  # outside the gate
+        rows, cols = _least_cost(cost.tolist())
+        r, c = linear_sum_assignment(np.where(np.isfinite(cost), cost, 1e6))
+        keep = np.isfinite(cost[r, c])
+        assert len(rows) == int(keep.sum())
+        ours = sum(cost[i, j] for i, j in zip(rows, cols, strict=True))
+        assert ours == pytest.approx(cost[r, c][keep].sum())
+        assert len(set(rows)) == len(rows) and len(set(cols)) == len(cols)
+        checked += 1
+    assert checked > 500
+
+
+def test_the_kiosk_pipeline_needs_no_scipy() -> None:
+    """scipy costs a Pi some 45 MB and a third of a second at start: the runtime path does without."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from heatcast.classify.pipeline import Pipeline\n"
+        "from heatcast.sensor.frame import Frame\n"
+        "p = Pipeline()\n"
+        "for i in range(30):\n"
+        "    f = np.full((8, 8), 22.0, np.float32); f[3:6, 3] += 3.0 * (i > 10)\n"
+        "    p.update(Frame(f, 25.0, i / 10, i))\n"
+        "print('SCIPY', any(m.split('.')[0] == 'scipy' for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "SCIPY False" in out.stdout
