@@ -37,29 +37,32 @@ MAX_PEAKS = 6
 #: Nothing warmer than this (apparent C) is a person: radiators, kettles, lamps.
 HOT_C = 40.0
 
-_NEIGHBOURS = tuple((dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc)
+_FULL = (1 << (ROWS * COLS)) - 1
+_NOT_LEFT = sum(1 << (r * COLS) for r in range(ROWS)) ^ _FULL  # every pixel but column 0
+_NOT_RIGHT = sum(1 << (r * COLS + COLS - 1) for r in range(ROWS)) ^ _FULL  # but column 7
+_BITS = np.arange(ROWS * COLS, dtype=np.uint64)
+
+
+def _grow(x: int) -> int:
+    """A 64-bit mask (bit r*8+c) grown by one pixel in all eight directions."""
+    x |= ((x >> 1) & _NOT_RIGHT) | ((x << 1) & _NOT_LEFT)
+    return (x | (x >> COLS) | (x << COLS)) & _FULL
 
 
 def components(mask: B) -> list[B]:
-    """The 8-connected components of an 8x8 mask (plain Python: scipy's costs as much and
-    weighs 30 MB on a Pi)."""
-    left = set(zip(*(a.tolist() for a in np.nonzero(mask)), strict=True))
+    """The 8-connected components of an 8x8 mask, as bit masks grown inside it (scipy's labelling
+    costs more here and weighs some 30 MB on a Pi)."""
+    left = int(np.packbits(mask.ravel(), bitorder="little").view("<u8")[0])
     out = []
     while left:
-        seed = left.pop()
-        todo, part = [seed], [seed]
-        while todo:
-            r, c = todo.pop()
-            for dr, dc in _NEIGHBOURS:
-                q = (r + dr, c + dc)
-                if q in left:
-                    left.remove(q)
-                    todo.append(q)
-                    part.append(q)
-        blob = np.zeros((ROWS, COLS), dtype=bool)
-        rows, cols = zip(*part, strict=True)
-        blob[list(rows), list(cols)] = True
-        out.append(blob)
+        part = left & -left
+        while True:
+            grown = _grow(part) & left
+            if grown == part:
+                break
+            part = grown
+        left &= ~part
+        out.append(((np.uint64(part) >> _BITS) & np.uint64(1)).astype(bool).reshape(ROWS, COLS))
     return out
 
 
@@ -154,18 +157,17 @@ def _apart(grid: list[list[float]], a: tuple[int, int, float], b: tuple[int, int
 
 
 def _detection(residual: F64, pixels: B) -> Detection:
-    # Plain Python over the blob's few pixels: cheaper than a dozen numpy calls on 8x8 arrays.
-    rr, cc = np.nonzero(pixels)
-    rows, cols, warmth = rr.tolist(), cc.tolist(), residual[rr, cc].tolist()
-    mass = sum(warmth)
+    rr, cc = np.nonzero(pixels)  # row-major: rr is sorted
+    warmth = residual[rr, cc]
+    mass = float(warmth.sum())
     return Detection(
-        row=sum(w * r for w, r in zip(warmth, rows, strict=True)) / mass,
-        col=sum(w * c for w, c in zip(warmth, cols, strict=True)) / mass,
-        peak=max(warmth),
+        row=float(warmth @ rr) / mass,
+        col=float(warmth @ cc) / mass,
+        peak=float(warmth.max()),
         mass=mass,
         pixels=pixels,
-        top=min(rows),
-        bottom=max(rows),
-        left=min(cols),
-        right=max(cols),
+        top=int(rr[0]),
+        bottom=int(rr[-1]),
+        left=int(cc.min()),
+        right=int(cc.max()),
     )

@@ -74,7 +74,7 @@ SPLIT_MOVE_PX = 0.75
 MASS_COST = 0.5
 STALE_S = 300.0
 #: Assignments with at most this many ways to pair are solved exactly (by enumeration).
-EXACT_UP_TO = 256
+EXACT_UP_TO = 64
 #: Position smoothing per frame (how much of the new detection is taken).
 FOLLOW = 0.7
 
@@ -289,15 +289,19 @@ class Tracker:
         if len(self.tracks) == 1 and len(detections) == 1:
             only, d = self.tracks[0], detections[0]
             return ([0], [0]) if math.hypot(only.row - d.row, only.col - d.col) <= gate else ([], [])
-        tr = np.array([(t.row, t.col) for t in self.tracks])
-        de = np.array([(d.row, d.col) for d in detections])
-        cost = np.sqrt(((tr[:, None, :] - de[None, :, :]) ** 2).sum(axis=2))
         # A person keeps their warmth from frame to frame; the seat they leave has far less.
-        tm = np.array([max(t.mass, 1e-3) for t in self.tracks])
-        dm = np.array([max(d.mass, 1e-3) for d in detections])
-        cost_mass = MASS_COST * np.abs(np.log(tm[:, None] / dm[None, :]))
-        cost = np.where(cost <= gate, cost + cost_mass, cost)
-        return _least_cost(np.where(cost <= gate, cost, np.inf).tolist())
+        # (Plain Python: a handful of tracks and detections.)
+        cost = []
+        for tr in self.tracks:
+            row = []
+            tm = max(tr.mass, 1e-3)
+            for d in detections:
+                c = math.hypot(tr.row - d.row, tr.col - d.col)
+                if c <= gate:
+                    c += MASS_COST * abs(math.log(tm / max(d.mass, 1e-3)))
+                row.append(c if c <= gate else math.inf)
+            cost.append(row)
+        return _least_cost(cost)
 
     def _follow(self, tr: Track, d: Detection, t: float, dt: float) -> None:
         tr.top_mass = max(d.mass, tr.top_mass * math.exp(-dt / EXIT_TAU_S))
