@@ -1,9 +1,9 @@
-"""From per-frame model probabilities to one steady :class:`Audience` per frame.
+"""From the decided count and the model's head probabilities to one steady :class:`Audience`.
 
-* Presence has hysteresis: on at :attr:`Smoother.on`, off only below
-  :attr:`Smoother.off` (no time delay: arrivals show on the first frame the
-  model is sure, departures do not linger as false presence).
-* Count, posture and orientation follow exponential averages of the head
+* Presence and count are decided upstream (the detector and tracker, with
+  the model's word, :mod:`.pipeline`); a new audience starts the moment the
+  count leaves 0.
+* Posture and orientation follow exponential averages of the head
   probabilities (time constants in seconds, so 1 fps and 10 fps sensors behave
   alike) and only switch when the new class leads by a margin: no flicker.
 * Dwell time counts from the start of the current presence; facing time from
@@ -33,19 +33,7 @@ def _lead(ema: list[float], current: int, margin: float) -> int:
 class Smoother:
     """Turns head probabilities into steady audience profiles."""
 
-    def __init__(
-        self,
-        on: float = 0.5,
-        off: float = 0.4,
-        count_tau_s: float = 0.25,
-        count_margin: float = 0.1,
-        label_tau_s: float = 0.3,
-        label_margin: float = 0.1,
-    ) -> None:
-        self.on = on
-        self.off = off
-        self.count_tau_s = count_tau_s
-        self.count_margin = count_margin
+    def __init__(self, label_tau_s: float = 0.3, label_margin: float = 0.1) -> None:
         self.label_tau_s = label_tau_s
         self.label_margin = label_margin
         self.reset()
@@ -54,14 +42,11 @@ class Smoother:
         self.present = False
         self._t_last: float | None = None
         self._dt = -1.0
-        self._a_count = 1.0
         self._a_label = 1.0
         self._since = 0.0
         self._facing_since: float | None = None
-        self._count = -1
         self._posture = -1
         self._orientation = -1
-        self._ema_count = [0.0] * 4
         self._ema_posture = [0.0] * len(POSTURES)
         self._ema_orientation = [0.0] * len(ORIENTATIONS)
 
@@ -70,38 +55,13 @@ class Smoother:
         self._t_last = t
         if dt != self._dt:
             self._dt = dt
-            step = max(dt, 1e-3)
-            self._a_count = -math.expm1(-step / self.count_tau_s)
-            self._a_label = -math.expm1(-step / self.label_tau_s)
-
-    def step(
-        self,
-        t: float,
-        presence: float,
-        count: Sequence[float],
-        posture: Sequence[float],
-        orientation: Sequence[float],
-    ) -> Audience:
-        """One frame: ``presence`` is P(present); the others are the head probabilities."""
-        self._rates(t)
-        present = presence >= (self.off if self.present else self.on)
-        if not present:
-            return self._labels(t, 0, posture, orientation, 1.0 - presence)
-        people = count[1:]
-        if not self.present:
-            self._ema_count = list(people)
-        else:
-            a = self._a_count
-            self._ema_count = [e + a * (p - e) for e, p in zip(self._ema_count, people, strict=False)]
-        self._count = _lead(self._ema_count, self._count, self.count_margin)
-        return self._labels(t, self._count + 1, posture, orientation, presence)
+            self._a_label = -math.expm1(-max(dt, 1e-3) / self.label_tau_s)
 
     def decided(
         self, t: float, count: int, posture: Sequence[float], orientation: Sequence[float], confidence: float
     ) -> Audience:
         """One frame whose count (0: nobody) is already decided: smooth posture and orientation only."""
         self._rates(t)
-        self._count = count - 1
         return self._labels(t, count, posture, orientation, confidence)
 
     def _labels(
@@ -110,7 +70,7 @@ class Smoother:
         if count == 0:
             if self.present:
                 self.present = False
-                self._count = self._posture = self._orientation = -1
+                self._posture = self._orientation = -1
                 self._facing_since = None
             return Audience(t, False, 0, None, None, 0.0, 0.0, confidence)
         if not self.present:
