@@ -89,18 +89,24 @@ def test_sidecar_for_another_input_version_is_refused(tmp_path: Path, shipped_mo
 
 
 def test_runtime_path_imports_neither_tensorflow_nor_sklearn(shipped_model: Path) -> None:
+    """Nor scipy on the kiosk's path: it costs a Pi some 45 MB and a third of a second at start
+    (bgsub, the yardstick for eval, may use it)."""
     code = (
         "import sys\n"
         "from heatcast.classify.pipeline import Pipeline\n"
-        "from heatcast.classify.bgsub import BgSubPipeline\n"
-        "import heatcast.classify.evaluate, heatcast.firmware.cli_classify\n"
         "from heatcast.sensor.frame import Frame\n"
         "import numpy as np\n"
         "p = Pipeline()\n"
-        "a = p.update(Frame(np.full((8, 8), 22.0, np.float32), 25.0, 0.0, 0))\n"
+        "for i in range(30):\n"
+        "    f = np.full((8, 8), 22.0, np.float32); f[3:6, 3] += 3.0 * (i > 10)\n"
+        "    a = p.update(Frame(f, 25.0, i / 10, i))\n"
+        "print('SCIPY', any(m.split('.')[0] == 'scipy' for m in sys.modules))\n"
+        "from heatcast.classify.bgsub import BgSubPipeline\n"
+        "import heatcast.classify.evaluate, heatcast.firmware.cli_classify\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'sklearn', 'keras'))\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert "SCIPY False" in out.stdout
     assert "HEAVY []" in out.stdout
