@@ -65,6 +65,7 @@ STILL_PX = 0.5
 COOL_S = 10.0
 COOL_FRACTION = 0.85
 WARM_FACTOR = 1.25
+STALE_S = 300.0
 #: Its warmth is compared from this long after it stopped (s): the average first forgets the walk.
 SETTLE_S = 3.0
 TAU_MASS_S = 3.0
@@ -72,7 +73,6 @@ TAU_MASS_S = 3.0
 SPLIT_MOVE_PX = 0.75
 #: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
 MASS_COST = 0.5
-STALE_S = 300.0
 #: Assignments with at most this many ways to pair are solved exactly (by enumeration).
 EXACT_UP_TO = 64
 #: Position smoothing per frame (how much of the new detection is taken).
