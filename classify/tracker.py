@@ -70,7 +70,7 @@ STALE_S = 300.0
 SETTLE_S = 3.0
 TAU_MASS_S = 3.0
 #: A track split off a tracked person counts once it has moved this far from where it split off (px).
-SPLIT_MOVE_PX = 0.75
+SPLIT_MOVE_PX = 1.5
 #: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
 MASS_COST = 0.5
 #: Assignments with at most this many ways to pair are solved exactly (by enumeration).
