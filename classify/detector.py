@@ -14,13 +14,16 @@ since one person's head and body are above each other, never beside.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from heatcast.classify.background import HOT_C
 from heatcast.sensor.frame import COLS, F64, ROWS
 
 B = npt.NDArray[np.bool_]
+T = TypeVar("T", np.bool_, np.float64)
 
 #: A pixel belongs to a blob above max(EDGE_C, EDGE_SIGMAS x noise) ...
 EDGE_C = 0.25
@@ -34,8 +37,6 @@ DIP = 0.75
 MIN_APART_COLS = 1.5
 #: Only a blob's warmest peaks are weighed (more is the noise on a large close blob).
 MAX_PEAKS = 6
-#: Nothing warmer than this (apparent C) is a person: radiators, kettles, lamps.
-HOT_C = 40.0
 
 _FULL = (1 << (ROWS * COLS)) - 1
 _NOT_LEFT = sum(1 << (r * COLS) for r in range(ROWS)) ^ _FULL  # every pixel but column 0
@@ -75,18 +76,6 @@ class Detection:
     peak: float  # C above the room
     mass: float  # sum of C above the room over its pixels
     pixels: B  # its pixels
-    top: int
-    bottom: int
-    left: int
-    right: int
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top + 1
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left + 1
 
 
 def thresholds(noise: float) -> tuple[float, float]:
@@ -99,11 +88,11 @@ def detect(residual: F64, raw: npt.NDArray[np.floating], noise: float) -> list[D
     edge, peak = thresholds(noise)
     if float(residual.max()) < peak:
         return []
-    fore = (residual > edge) & (raw < HOT_C)
+    fore = (residual > edge) & (raw < HOT_C)  # nothing that hot is a person: radiators, kettles
     blobs = components(fore)
     if not blobs:
         return []
-    local_max = (residual >= _max3(residual)) & (residual > peak)
+    local_max = (residual >= neighbourhood_max(residual)) & (residual > peak)
     out: list[Detection] = []
     for blob in blobs:
         peaks = np.argwhere(blob & local_max)
@@ -125,12 +114,16 @@ def detect(residual: F64, raw: npt.NDArray[np.floating], noise: float) -> list[D
     return out
 
 
-def _max3(x: F64) -> F64:
-    """Each pixel's 3x3 neighbourhood maximum (scipy's maximum_filter costs ten times more here)."""
-    pad = np.full((ROWS + 2, COLS + 2), -np.inf)
+def neighbourhood_max(x: npt.NDArray[T]) -> npt.NDArray[T]:
+    """Each pixel's 3x3 neighbourhood maximum; for a mask, the mask grown by one pixel all round.
+
+    (scipy's maximum_filter costs ten times more on an 8x8 frame.)
+    """
+    low = False if x.dtype == np.bool_ else -np.inf
+    pad = np.full((ROWS + 2, COLS + 2), low, dtype=x.dtype)
     pad[1:-1, 1:-1] = x
     rows = np.maximum(np.maximum(pad[:-2], pad[1:-1]), pad[2:])
-    out: F64 = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    out: npt.NDArray[T] = np.maximum(np.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
     return out
 
 
@@ -157,17 +150,7 @@ def _apart(grid: list[list[float]], a: tuple[int, int, float], b: tuple[int, int
 
 
 def _detection(residual: F64, pixels: B) -> Detection:
-    rr, cc = np.nonzero(pixels)  # row-major: rr is sorted
+    rr, cc = np.nonzero(pixels)
     warmth = residual[rr, cc]
     mass = float(warmth.sum())
-    return Detection(
-        row=float(warmth @ rr) / mass,
-        col=float(warmth @ cc) / mass,
-        peak=float(warmth.max()),
-        mass=mass,
-        pixels=pixels,
-        top=int(rr[0]),
-        bottom=int(rr[-1]),
-        left=int(cc.min()),
-        right=int(cc.max()),
-    )
+    return Detection(float(warmth @ rr) / mass, float(warmth @ cc) / mass, float(warmth.max()), mass, pixels)

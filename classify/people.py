@@ -27,7 +27,7 @@ class PeopleCounter:
         """The people in view as of this frame, nearest first."""
         room = self.room
         first = self.tracker.fresh
-        residual, _ = room.observe(pixels, t)
+        residual = room.observe(pixels, t)
         if first and room.restored and room.bg is not None:
             # Whoever is in view at a restart is warmer than the room remembered: an arrival.
             self.tracker.prime(room.bg)

@@ -29,6 +29,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from heatcast.classify.background import HOT_C
 from heatcast.sensor.frame import COLS, F64, ROWS
 
 B = npt.NDArray[np.bool_]
@@ -57,13 +58,11 @@ RESTORE_FIT_C = 0.6
 #: people; those UNSEEN_C above it are not learned as the empty room until they let go.
 SUSPECT_C = 0.5
 UNSEEN_C = 1.0
-SUSPECT_MAX_C = 40.0
+SUSPECT_MAX_C = HOT_C
 #: A background is worth keeping once this many of its pixels were seen empty.
 MIN_LEARNED = 48
 #: Longest gap between frames that counts as elapsed time (a paused source).
 MAX_GAP_S = 10.0
-
-
 SQRT2 = math.sqrt(2.0)
 
 
@@ -102,8 +101,8 @@ class RoomBackground:
         a = _alpha(self._dt, TAU_SMOOTH_S) if self._dt > 0 else 1.0
         return self.noise * math.sqrt(a / (2.0 - a) + 1.0 / self._n)
 
-    def observe(self, pixels: npt.NDArray[np.floating], t: float) -> tuple[F64, F64]:
-        """Take a frame: (smoothed frame - background, raw frame - background)."""
+    def observe(self, pixels: npt.NDArray[np.floating], t: float) -> F64:
+        """Take a frame: the smoothed frame minus the background."""
         x = pixels.astype(np.float64)
         if self.bg is None or math.isnan(self._t):
             if self.bg is None:
@@ -114,7 +113,7 @@ class RoomBackground:
             self.smooth = x.copy()
             self.previous = x
             self._t = t
-            return self.smooth - self.bg, x - self.bg
+            return self.smooth - self.bg
         dt = min(max(t - self._t, 0.0), MAX_GAP_S)
         self._t = t
         if dt > 0:
@@ -123,7 +122,7 @@ class RoomBackground:
         self.smooth += a * (x - self.smooth)
         self._last_step = x - self.previous
         self.previous = x
-        return self.smooth - self.bg, x - self.bg
+        return self.smooth - self.bg
 
     def _fit_restored(self, x: F64) -> None:
         # The room may have warmed or cooled since the background was saved: shift it by the
@@ -137,14 +136,13 @@ class RoomBackground:
         residual = np.where(unknown, np.nan, x - self.bg).ravel()
         known = np.sort(residual[~np.isnan(residual)])
         cooler = known[: max(len(known) // 2, 1)]
+        self._start_suspects(x)
         if float(np.sqrt(np.mean(cooler**2))) > RESTORE_FIT_C:
             self.bg = x.copy()
             self.restored = False
             self.learned[:] = False
-            self._start_suspects(x)
         else:
             self.learned = ~unknown
-            self._start_suspects(x)
             self.suspect &= unknown
             self._unseen &= unknown
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from heatcast.classify.detector import Detection
+from heatcast.classify.detector import Detection, neighbourhood_max
 from heatcast.sensor.frame import COLS, F64, ROWS
 
 B = npt.NDArray[np.bool_]
@@ -47,13 +47,14 @@ CONFIRM_S = 0.25
 COAST_S = 0.6
 #: ... unless it was lost this close to the side of the view (px), where people leave ...
 EDGE_PX = 0.75
+#: ... and longer while its pixels stay this many noise units above the room ...
+KEEP_SIGMAS = 2.5
 #: ... but never more than KEEP_S without a detection (s).
 KEEP_S = 2.0
-#: At the side of the view, a track down to EXIT_FRACTION of the warmth it had has walked out.
+#: At the side of the view, a track down to EXIT_FRACTION of the warmth it had lately (decaying
+#: over EXIT_TAU_S) has walked out.
 EXIT_FRACTION = 0.4
 EXIT_TAU_S = 5.0
-#: ... and longer while its pixels stay this many noise units above the room.
-KEEP_SIGMAS = 2.5
 #: Assignment gate: pixels, plus how far a brisk walker at 1 m moves per second.
 GATE_PX = 1.6
 GATE_PX_PER_S = 12.0
@@ -105,7 +106,6 @@ class Track:
     born_col: float = 0.0
     #: The most warmth it has shown lately (decays over EXIT_TAU_S).
     top_mass: float = 0.0
-    detection: Detection | None = field(default=None)
 
     def reanchor(self, t: float) -> None:
         self.anchor_row, self.anchor_col = self.row, self.col
@@ -155,16 +155,6 @@ def _least_cost(cost: list[list[float]]) -> tuple[list[int], list[int]]:
         if key > (best[0], -best[1]):
             best = (len(taken), total, tuple((i, j) for i, j in enumerate(choice) if j >= 0))
     return [i for i, _ in best[2]], [j for _, j in best[2]]
-
-
-def _dilate(mask: B) -> B:
-    """``mask`` grown by one pixel in all eight directions."""
-    if not mask.any():
-        return mask.copy()
-    pad = np.zeros((ROWS + 2, COLS + 2), dtype=bool)
-    pad[1:-1, 1:-1] = mask
-    rows = pad[:-2] | pad[1:-1] | pad[2:]
-    return rows[:, :-2] | rows[:, 1:-1] | rows[:, 2:]
 
 
 def _inside(tr: Track) -> bool:
@@ -221,8 +211,8 @@ class Tracker:
         if not detections and not self.tracks:
             # Nobody and nothing warm: the common case in an empty shop.
             self._let_go[:] = False
-            self._occupied_before = self._let_go.copy()
-            return self._occupied_before.copy(), self._occupied_before.copy()
+            self._occupied_before = np.zeros((ROWS, COLS), dtype=bool)
+            return self._occupied_before, self._occupied_before
 
         matched_tracks, matched_dets = self._assign(detections, dt)
         for ti, di in zip(matched_tracks, matched_dets, strict=True):
@@ -232,7 +222,6 @@ class Tracker:
         for ti, tr in enumerate(self.tracks):
             if ti in matched:
                 continue
-            tr.detection = None
             if self._still_warm(tr, residual, noise) and t - tr.detected < KEEP_S:
                 tr.seen = t
             elif t - tr.seen > COAST_S or not tr.confirmed or not _inside(tr):
@@ -250,7 +239,7 @@ class Tracker:
             arrived = risen > max(RISE_C, RISE_SIGMAS * noise, ARRIVAL_SHARE * typical)
             split = bool((d.pixels & self._occupied_before).any())
             if arrived or split:
-                tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t, detection=d)
+                tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t)
                 tr.reanchor(t)
                 tr.born_row, tr.born_col = d.row, d.col
                 tr.split = not arrived
@@ -270,7 +259,7 @@ class Tracker:
         for tr in self.tracks:
             if tr.confirmed or not tr.split:
                 explained |= tr.pixels
-        near = _dilate(explained)
+        near = neighbourhood_max(explained)
         occupied = near.copy()
         for d in detections:
             occupied |= d.pixels
@@ -310,7 +299,6 @@ class Tracker:
         tr.mass = d.mass
         tr.pixels = d.pixels
         tr.seen = tr.detected = t
-        tr.detection = d
         if not tr.confirmed:
             if tr.split:
                 tr.confirmed = math.hypot(tr.row - tr.born_row, tr.col - tr.born_col) > SPLIT_MOVE_PX
