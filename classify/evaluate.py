@@ -11,6 +11,7 @@ separate recording and starts cold.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -42,6 +43,9 @@ _ORIENTATION = {name: i for i, name in enumerate(ORIENTATIONS)}
 
 
 class Runner(Protocol):
+    """A classifier ``evaluate`` can score; one whose ``decides_orientation`` is False (the bgsub
+    yardstick) has its orientation reported as not decided rather than as always wrong."""
+
     def reset(self) -> None: ...
 
     def run(self, pixels: Any, t: F64, thermistor: F64) -> list[Audience]: ...
@@ -58,6 +62,8 @@ class Decisions:
     seconds: float = 0.0
     #: band kind -> per-frame band name ("" where the trace does not say)
     bands: dict[str, npt.NDArray[np.str_]] = field(default_factory=dict)
+    #: labels the runner does not decide at all: scored as None, not as wrong
+    undecided: set[str] = field(default_factory=set)
 
     def extend(self, other: Decisions) -> None:
         for name in LABEL_NAMES:
@@ -67,6 +73,7 @@ class Decisions:
             mine = self.bands.get(kind, np.full(self.frames, "", dtype="<U16"))
             theirs = other.bands.get(kind, np.full(other.frames, "", dtype="<U16"))
             self.bands[kind] = np.concatenate([mine, theirs])
+        self.undecided |= other.undecided
         self.arrivals += other.arrivals
         self.frames += other.frames
         self.seconds += other.seconds
@@ -79,7 +86,8 @@ _EMPTY = np.zeros(0, dtype=np.int32)
 #: ``distance_m`` and ``since_start`` columns where it has them (tests/indsim writes both); the
 #: room's temperature is the frame's median.
 BAND_KINDS = ("distance", "ambient", "cold start")
-DISTANCE_BANDS = ((0.5, 1.5, "0.5-1.5 m"), (1.5, 3.0, "1.5-3 m"), (3.0, 5.0, "3-5 m"), (5.0, 1e9, "over 5 m"))
+#: (upper bound m, name); anyone nearer than 0.5 m counts in the first band.
+DISTANCE_BANDS = ((1.5, "0.5-1.5 m"), (3.0, "1.5-3 m"), (5.0, "3-5 m"), (math.inf, "over 5 m"))
 WARM_ROOM_C = 25.0
 
 
@@ -99,7 +107,7 @@ def frame_bands(path: Path, chunk: Chunk) -> dict[str, npt.NDArray[np.str_]]:
                     break
                 d = _number(record.extra.get("distance_m", ""))
                 if d is not None:
-                    distance[i] = next(name for lo, hi, name in DISTANCE_BANDS if d < hi or hi > 1e8)
+                    distance[i] = next(name for upper, name in DISTANCE_BANDS if d < upper)
                 since = record.extra.get("since_start", "").strip()
                 if since in ("1", "true", "True"):
                     cold[i] = "there at start"
@@ -132,7 +140,8 @@ def band_scores(d: Decisions) -> dict[str, dict[str, dict[str, Any]]]:
             for label in LABEL_NAMES:
                 truth, pred = d.truth[label][keep], d.pred[label][keep]
                 labelled = truth >= 0
-                row[label] = float((truth[labelled] == pred[labelled]).mean()) if labelled.any() else None
+                decided = label not in d.undecided and labelled.any()
+                row[label] = float((truth[labelled] == pred[labelled]).mean()) if decided else None
             empty = d.truth["presence"][keep] == 0
             decided = d.pred["presence"][keep][empty]
             row["false_presence"] = float((decided == 1).mean()) if empty.any() else None
@@ -186,7 +195,7 @@ def score(d: Decisions) -> dict[str, Any]:
     """The report: per-label scores, false presence, arrival latency, speed."""
     labels: dict[str, Any] = {}
     for name in LABEL_NAMES:
-        labels[name] = label_scores(name, d.truth[name], d.pred[name])
+        labels[name] = label_scores(name, d.truth[name], d.pred[name], name not in d.undecided)
     empty = d.truth["presence"] == 0
     n_empty = int(empty.sum())
     false_pres = float((d.pred["presence"][empty] == 1).mean()) if n_empty else None
@@ -207,7 +216,7 @@ def score(d: Decisions) -> dict[str, Any]:
     }
 
 
-def label_scores(name: str, truth: I32, pred: I32) -> dict[str, Any]:
+def label_scores(name: str, truth: I32, pred: I32, decided: bool = True) -> dict[str, Any]:
     classes = CLASSES[name]
     k = len(classes)
     keep = truth >= 0
@@ -229,8 +238,9 @@ def label_scores(name: str, truth: I32, pred: I32) -> dict[str, Any]:
         f1s.append(2 * tp / (support + predicted) if support + predicted else 0.0)
     return {
         "frames": n,
-        "accuracy": float(np.trace(cm[:, :k]) / n) if n else None,
-        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "decided": decided,
+        "accuracy": float(np.trace(cm[:, :k]) / n) if n and decided else None,
+        "macro_f1": float(np.mean(f1s)) if f1s and decided else None,
         "classes": list(classes),
         "predicted": [*classes, "none"] if with_none else list(classes),
         "confusion": cm.tolist(),
@@ -276,10 +286,12 @@ def evaluate(
     """Score ``runner`` on every file (each from a cold start), overall and per file."""
     total = Decisions()
     files = []
+    undecided = set() if getattr(runner, "decides_orientation", True) else {"orientation"}
     for path in paths:
         audiences, chunk, busy = run_trace(runner, path)
         d = decisions_from(audiences, chunk, busy)
         d.bands = frame_bands(path, chunk)
+        d.undecided = undecided
         summary = {"path": str(path), "frames": d.frames}
         one = score(d)
         summary.update({name: one["labels"][name]["accuracy"] for name in LABEL_NAMES})
@@ -303,7 +315,7 @@ def plot_confusions(report: dict[str, Any], out_dir: Path, title: str) -> list[P
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, s in report["labels"].items():
-        if not s["frames"]:
+        if not s["frames"] or not s["decided"]:
             continue
         cm = np.array(s["confusion"], dtype=float)
         fig, ax = plt.subplots(figsize=(1.2 + 0.8 * cm.shape[1], 1.0 + 0.8 * cm.shape[0]))

@@ -218,6 +218,9 @@ def _text_report(report: dict[str, Any], name: str) -> str:
         if not s["frames"]:
             lines.append(f"  {label:<12} not labelled")
             continue
+        if not s["decided"]:
+            lines.append(f"  {label:<12} not decided by this method")
+            continue
         lines.append(
             f"  {label:<12} accuracy {s['accuracy']:.4f}  macro F1 {s['macro_f1']:.4f}"
             f"  ({s['frames']} frames)"
@@ -250,8 +253,6 @@ def _figure(report: dict[str, Any], label: str) -> str:
         return "–" if value is None else f"{value:g} frames"
     else:
         value = report["labels"][label]["accuracy"]
-        if label == "orientation" and report.get("runner") == "bgsub":
-            value = None  # the method decides no orientation
     return "–" if value is None else f"{value:.4f}"
 
 
@@ -275,12 +276,7 @@ def _bands_table(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
     for kind, per in ours["bands"].items():
         for band, row in per.items():
             other = theirs.get("bands", {}).get(kind, {}).get(band, {})
-            cells = []
-            for c in columns:
-                mine, base = row.get(c), other.get(c)
-                if c == "orientation":
-                    base = None  # bgsub decides no orientation
-                cells.append(f"{_cell(mine)} / {_cell(base)}".rjust(22))
+            cells = [f"{_cell(row.get(c))} / {_cell(other.get(c))}".rjust(22) for c in columns]
             lines.append(f"  {kind + ': ' + band:<28}{row['frames']:>8}" + "".join(cells))
     return "\n".join(lines)
 

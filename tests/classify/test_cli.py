@@ -130,6 +130,10 @@ def test_eval_prints_bgsub_beside_heatcast_and_the_bands(indsim_scenes: list[Pat
     code, out, err = run("eval", *(str(p) for p in indsim_scenes[:3]), "--json")
     report = json.loads(out)
     assert report["yardstick"]["runner"] == "bgsub"
+    # bgsub has no orientation rule: not decided, rather than scored as always wrong
+    theirs = report["yardstick"]["labels"]["orientation"]
+    assert theirs["decided"] is False and theirs["accuracy"] is None and theirs["frames"] > 0
+    assert report["labels"]["orientation"]["decided"] is True
     bands = report["bands"]
     assert sum(row["frames"] for row in bands["ambient"].values()) == report["frames"]
     assert set(bands["distance"]) <= {"0.5-1.5 m", "1.5-3 m", "3-5 m", "over 5 m"}
