@@ -37,6 +37,7 @@ from heatcast.classify.audience import EMPTY_AUDIENCE, Audience
 from heatcast.errors import ConfigError, HeatcastError
 from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
 from heatcast.firmware.page import PageHub, PageServer, Shown
+from heatcast.firmware.room_memory import SAVE_EVERY_S as ROOM_SAVE_EVERY_S
 from heatcast.firmware.room_memory import load_room, room_file, save_room
 from heatcast.sensor.frame import Frame
 
@@ -51,9 +52,8 @@ REOPEN_DB_EVERY_S = 30.0
 PENDING_MAX = 10_000
 #: Seconds without any audience after which the page shows the attract content anyway.
 NO_SENSOR_YET_S = 3.0
-#: The empty room is kept for the next start this long after the first frame, then this often (s).
+#: The empty room is first kept for the next start this long after the first frame (s).
 ROOM_FIRST_SAVE_S = 30.0
-ROOM_SAVE_EVERY_S = 600.0
 
 
 # -- systemd --------------------------------------------------------------------

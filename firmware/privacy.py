@@ -8,7 +8,7 @@ in from the running configuration, so the statement matches the install.
 from __future__ import annotations
 
 from heatcast.firmware.config import Config
-from heatcast.firmware.room_memory import room_file
+from heatcast.firmware.room_memory import SAVE_EVERY_S, room_file
 
 
 def privacy_statement(config: Config) -> str:
@@ -41,7 +41,7 @@ The empty room ({room_file(config.data_dir)})
   64 temperatures of the room with nobody in it: the background the classifier
   learned, kept so that a restart can see someone already standing in view.
   Taken only while nobody is in view; pixels never seen empty are left out.
-  Rewritten every 10 minutes while the room is empty; it holds no person.
+  Rewritten every {SAVE_EVERY_S / 60:g} minutes while the room is empty; it holds no person.
 
 For how long
   Impressions older than {days} days (content.retention_days) are deleted,

@@ -22,11 +22,14 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from heatcast.sensor.frame import MAX_C, MIN_C, PIXELS
+
 log = logging.getLogger(__name__)
 
 FILE_NAME = "room.json"
 VERSION = 1
-PIXELS = 64
+#: The kiosk keeps the empty room this often while it is empty (s).
+SAVE_EVERY_S = 600.0
 #: A file larger than this is not a room memory.
 MAX_BYTES = 16 * 1024
 
@@ -74,8 +77,8 @@ def _problem(data: object) -> str | None:
         if v is None:
             continue
         number = isinstance(v, int | float) and not isinstance(v, bool)
-        if not number or not math.isfinite(v) or not -40 <= v <= 125:
-            return "a pixel is not a temperature from -40 to 125 C"
+        if not number or not math.isfinite(v) or not MIN_C <= v <= MAX_C:
+            return f"a pixel is not a temperature from {MIN_C:g} to {MAX_C:g} C"
     if not isinstance(data.get("placement"), str):
         return "it names no sensor"
     return None
