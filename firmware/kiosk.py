@@ -132,6 +132,19 @@ class Trigger:
     audience: Audience
 
 
+#: When several triggers wait in one batch, the first of these reasons decides: someone
+#: arriving or everyone leaving changes whom the screen is for, which outranks a change
+#: of the same audience; engagement only refines a choice made for people already there.
+TRIGGER_PRIORITY = ("start", "arrived", "left", "changed", "engaged", "rotate", "no audience yet")
+
+
+def decisive(triggers: list[Trigger]) -> Trigger:
+    """The trigger a batch is decided on: the most important reason, for the freshest audience."""
+    rank = {reason: i for i, reason in enumerate(TRIGGER_PRIORITY)}
+    best = min(triggers, key=lambda t: rank.get(t.reason, len(rank)))
+    return Trigger(best.reason, triggers[-1].audience)
+
+
 class Decider:
     """Turns the per-frame audience into the few moments the content should change.
 
@@ -194,7 +207,16 @@ class Decider:
                 return self._fire("left" if key == NOBODY else "arrived", audience, key)
             if t - self.shown_at >= self.min_show_s:
                 return self._fire("changed", audience, key)
-        if audience.presence and not self._engaged and audience.facing_s >= self.dwell_trigger_s:
+        # Engagement refines a choice made for people: never before their arrival has
+        # settled and fired, or it would stand in for the arrival (people who arrive
+        # already facing the screen would keep the content chosen for nobody).
+        if (
+            stable
+            and self.shown != NOBODY
+            and audience.presence
+            and not self._engaged
+            and audience.facing_s >= self.dwell_trigger_s
+        ):
             self._engaged = True
             return self._fire("engaged", audience, key)
         if t - self.shown_at >= self.rotate_s:
@@ -233,6 +255,13 @@ class Showing:
     @property
     def duration_s(self) -> float:
         return max(0.0, self.last_t - self.start_t)
+
+    def extend(self, later: Showing) -> None:
+        """Take in the next stretch of the same content (a trigger that changed nothing)."""
+        self.present_s += later.present_s
+        self.facing_s += later.facing_s
+        self.last_t = max(self.last_t, later.last_t)
+        self.last_present = later.last_present
 
 
 # -- the parts the kiosk joins ------------------------------------------------------
@@ -378,6 +407,11 @@ class Kiosk:
         self.latest: Audience | None = None
         self.last_frame_monotonic: float | None = None
         self.current: Shown | None = None
+        #: the audience the current content was chosen for: its impression's bucket
+        self.chosen_for: Audience = EMPTY_AUDIENCE
+        #: what the screen has shown since the content last changed, not yet recorded
+        self._on_screen: Showing | None = None
+        self._left = False
         self.catalogue: Any = None
         self.chooser: Any = None
         self._sensor = threading.Thread(target=self._sense, name="heatcast-sensor", daemon=True)
@@ -669,24 +703,7 @@ class Kiosk:
                 if now_mono - last_tag_check >= 0.5:
                     last_tag_check = now_mono
                     last_tag = self._watch_tag(last_tag)
-                latest: Trigger | None = None
-                while self._pending:
-                    kind, payload = self._pending.popleft()
-                    if kind == "audience":
-                        self.report(f"audience {describe(payload)}")
-                    elif kind == "room":
-                        self._save_room(payload)
-                    else:
-                        trigger, closed = payload
-                        if closed is not None:
-                            self._record(closed, trigger.reason == "left")
-                        latest = trigger
-                if self._dropped:
-                    log.warning("the worker fell behind: %d sensor events dropped", self._dropped)
-                    self._dropped = 0
-                if latest is not None:
-                    self._choose(latest)
-                elif (
+                if not self._handle_pending() and (
                     self.stats.triggers == 0
                     and self.hub.seq == 0
                     and now_mono - started >= NO_SENSOR_YET_S
@@ -698,11 +715,37 @@ class Kiosk:
                 if self._stop.is_set() and not self._pending:
                     break
             if self._showing is not None and self.latest is not None:
-                self._record(self._showing, not self.latest.presence)
+                self._watched(self._showing, left=not self.latest.presence)
                 self._showing = None
+            self._record_on_screen()
         except Exception:
             log.exception("the kiosk worker failed")
             self._stop.set()
+
+    def _handle_pending(self) -> bool:
+        """Act on what the sensor thread queued since last time; False if it held no trigger.
+
+        Every trigger of the batch is considered: the content is chosen once, on the most
+        important of them (:func:`decisive`), so a batch never flips the screen twice.
+        """
+        triggers: list[Trigger] = []
+        while self._pending:
+            kind, payload = self._pending.popleft()
+            if kind == "audience":
+                self.report(f"audience {describe(payload)}")
+            elif kind == "room":
+                self._save_room(payload)
+            else:
+                trigger, closed = payload
+                if closed is not None:
+                    self._watched(closed, left=trigger.reason == "left")
+                triggers.append(trigger)
+        if self._dropped:
+            log.warning("the worker fell behind: %d sensor events dropped", self._dropped)
+            self._dropped = 0
+        if triggers:
+            self._choose(decisive(triggers))
+        return bool(triggers)
 
     def _purge(self) -> None:
         try:
@@ -710,25 +753,41 @@ class Kiosk:
         except HeatcastError as exc:
             self._content_error(str(exc))
 
-    def _record(self, showing: Showing, left: bool) -> None:
-        if self.current is None or self.current.content_id is None or self.catalogue is None:
+    def _watched(self, showing: Showing, *, left: bool) -> None:
+        """A stretch of the current content has ended: add it to what the screen showed."""
+        self._left = left
+        if self._on_screen is None:
+            self._on_screen = showing
+        else:
+            self._on_screen.extend(showing)
+
+    def _record_on_screen(self) -> None:
+        """The content changes (or the kiosk stops): its showing becomes one impression,
+        in the bucket of the audience it was chosen for."""
+        showing, self._on_screen = self._on_screen, None
+        if showing is None or self.current is None or self.current.content_id is None:
+            return
+        if self.catalogue is None:
             return
         from heatcast.firmware.catalogue import Impression
 
         end = self.clock()
         duration = showing.duration_s
         start = end - timedelta(seconds=duration)
-        a = showing.audience
+        a = self.chosen_for
+        present = a.presence
         impression = Impression(
             content_id=self.current.content_id,
-            count=a.count if a.presence else 0,
-            posture=a.posture if a.presence else None,
-            orientation=a.orientation if a.presence else None,
+            count=a.count if present else 0,
+            posture=a.posture if present else None,
+            orientation=a.orientation if present else None,
             start=start,
             end=end,
-            dwell_s=min(showing.present_s, duration),
-            facing_s=min(showing.facing_s, duration),
-            stayed=showing.last_present and not left,
+            # Content chosen for nobody is never counted as watched: whoever arrived
+            # during it is the audience of what was chosen for them next.
+            dwell_s=min(showing.present_s, duration) if present else 0.0,
+            facing_s=min(showing.facing_s, duration) if present else 0.0,
+            stayed=present and showing.last_present and not self._left,
         )
         try:
             ok = self.catalogue.record_impression(impression)
@@ -758,6 +817,7 @@ class Kiosk:
         self.first_decision.set()
         if item is None:
             if self.current is not None or self.hub.seq == 0:
+                self._record_on_screen()
                 self.current = None
                 self.hub.publish(None)
                 self.report("content  nothing to show: the catalogue has no active item")
@@ -765,12 +825,19 @@ class Kiosk:
         shown = Shown(item.id, item.title, item.url)
         if self.current is not None and shown == self.current:
             return
-        if trigger.reason == "engaged" and self.current is not None and item.targeting.min_dwell_s <= 0:
-            # Someone is watching: switch only to content made for engaged viewers, never
-            # away from what holds their attention to more of the same kind.
+        if (
+            trigger.reason == "engaged"
+            and self.current is not None
+            and self.chosen_for.presence
+            and item.targeting.min_dwell_s <= 0
+        ):
+            # Someone is watching what was chosen for them: switch only to content made for
+            # engaged viewers, never away from what holds their attention to more of the same.
             self.chooser.last_id = self.current.content_id
             return
+        self._record_on_screen()
         self.current = shown
+        self.chosen_for = trigger.audience
         self.stats.changes += 1
         self.hub.publish(shown)
         self.tag.submit(shown.url)

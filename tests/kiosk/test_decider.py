@@ -130,3 +130,21 @@ def test_describe():
         "1 person, standing, facing (facing for 6 s)"
     )
     assert describe(aud(0, count=4, posture="sitting")).startswith("4+ people, sitting")
+
+
+def test_arriving_already_facing_is_an_arrival_first():
+    d = Decider(settle_s=2.0, dwell_trigger_s=5.0)
+    feed(d, frames(0, 5))
+    got = feed(d, [aud(5 + i / FPS, count=2, orientation="facing", facing_s=5 + i / FPS) for i in range(40)])
+    assert [t.reason for t in got] == ["arrived", "engaged"]
+    assert abs(got[0].audience.t - 7.0) < 0.11
+
+
+def test_a_batch_is_decided_on_its_most_important_trigger():
+    from heatcast.firmware.kiosk import decisive
+
+    arrived = Trigger("arrived", aud(7.0, count=2, orientation="facing", facing_s=7.0))
+    engaged = Trigger("engaged", aud(7.1, count=2, orientation="facing", facing_s=7.1))
+    chosen = decisive([arrived, engaged])
+    assert chosen.reason == "arrived" and chosen.audience == engaged.audience
+    assert decisive([Trigger("rotate", aud(1.0)), Trigger("left", aud(2.0))]).reason == "left"

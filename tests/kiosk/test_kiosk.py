@@ -72,7 +72,8 @@ def test_replayed_audience_drives_page_tag_and_impressions(tmp_path, demo_trace)
     assert any(line.startswith("content ") and "(arrived:" in line for line in lines), lines
     # every showing but none ended in an impression; the last is recorded on close
     db = config.data_dir / "content.db"
-    assert impressions(db) == stats.impressions >= stats.triggers - 1 - stats.impressions_failed
+    # one impression per content shown: a trigger that changes nothing extends the showing
+    assert impressions(db) == stats.impressions == stats.changes - stats.impressions_failed
     assert stats.impressions_failed == 0
 
 
@@ -538,3 +539,50 @@ def test_a_sensor_that_sends_nothing_still_gets_a_page(tmp_path):
     assert kiosk.stats.frames == 0
     assert kiosk.current is not None, lines
     assert any("(no audience yet: nobody)" in line for line in lines), lines
+
+
+def test_people_arriving_already_facing_replace_the_attract_loop(tmp_path):
+    """Two people stop in front of the screen already facing it: "arrived" and "engaged"
+    fire a frame apart and reach the worker in one batch. The arrival decides, so the
+    attract loop gives way at the arrival (the settle time), and the attract loop's
+    impression is never counted as watched by the couple it was not chosen for."""
+    from heatcast.classify.audience import Audience
+    from heatcast.firmware.catalogue import Catalogue
+
+    config = make_config(tmp_path, page={"enabled": False}, sensor={"source": "sim:"})
+    lines: list[str] = []
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lines.append, seed=3)
+    assert kiosk._open_catalogue()
+    settle = config.decision.settle_s
+    try:
+        for i in range(50):  # nobody: the attract loop
+            kiosk._on_audience(Audience(i / 10, False, 0))
+        assert kiosk._handle_pending()
+        attract = kiosk.current
+        assert attract is not None
+        attract_item = kiosk.catalogue.get(attract.content_id)
+        assert attract_item.targeting.attract
+        arrival_t = 5.0
+        for i in range(round((settle + 0.5) * 10)):  # a couple, facing for 5 s already
+            t = arrival_t + i / 10
+            since = t - arrival_t
+            couple = Audience(t, True, 2, "standing", "facing", dwell_s=since, facing_s=5.0 + since)
+            kiosk._on_audience(couple)
+        assert list(kiosk.stats.reasons) == ["start", "arrived", "engaged"]
+        assert kiosk._handle_pending()
+        assert kiosk.current is not None
+        shown = kiosk.catalogue.get(kiosk.current.content_id)
+        assert not shown.targeting.attract and shown.targeting.people_min <= 2 <= shown.targeting.people_max
+        assert any("(arrived: 2 people" in line for line in lines), lines
+        for i in range(100):  # they leave
+            kiosk._on_audience(Audience(8.0 + i / 10, False, 0))
+        kiosk._handle_pending()
+        kiosk._record_on_screen()
+    finally:
+        kiosk.close()
+    with Catalogue(config.db_path, readonly=True) as catalogue:
+        rows = catalogue.query("SELECT content_id, count, facing_s FROM impressions ORDER BY id")
+    first = rows[0]
+    assert first["content_id"] == attract.content_id and first["count"] == 0 and first["facing_s"] == 0
+    watched = rows[1]
+    assert watched["content_id"] == shown.id and watched["count"] == 2 and watched["facing_s"] > 0
