@@ -34,6 +34,7 @@ import sqlite_utils
 
 from heatcast.classify.audience import MAX_COUNT, Audience, Bucket
 from heatcast.errors import ContentError
+from heatcast.firmware.media import Kind, check_name, media_dir, mime_of
 from heatcast.firmware.urls import normalise_url
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
@@ -287,6 +288,9 @@ class ContentItem:
     schedule: Schedule = field(default_factory=Schedule)
     weight: float = 1.0
     active: bool = True
+    #: stored file names in the catalogue's media folder (see :mod:`heatcast.firmware.media`)
+    poster: str | None = None
+    video: str | None = None
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -316,6 +320,8 @@ class ContentItem:
             "date_to": s.date_to.isoformat() if s.date_to else None,
             "weight": self.weight,
             "active": int(self.active),
+            "poster": self.poster,
+            "video": self.video,
         }
         if self.id is not None:
             row["id"] = self.id
@@ -345,6 +351,8 @@ class ContentItem:
             ),
             weight=row["weight"],
             active=bool(row["active"]),
+            poster=row.get("poster"),
+            video=row.get("video"),
         )
 
     @classmethod
@@ -360,6 +368,8 @@ class ContentItem:
         weight: float = 1.0,
         active: bool = True,
         allow_domains: Iterable[str] = (),
+        poster: str | None = None,
+        video: str | None = None,
     ) -> ContentItem:
         """A new item with its URL checked and normalised by the URL policy."""
         normal = normalise_url(url, allow_domains)
@@ -373,6 +383,8 @@ class ContentItem:
             schedule or Schedule(),
             float(weight),
             active,
+            poster,
+            video,
         )
 
 
@@ -588,6 +600,25 @@ def add_revisions_and_indexes(db: sqlite_utils.Database) -> None:
     db.table("engagement").create_index(["content_id"])
 
 
+@migrations
+def add_media_and_neutral_titles(db: sqlite_utils.Database) -> None:
+    """v5: a poster and a local video per item; camera-era profiles are no longer titles.
+
+    Earlier imports of the old camera system's table used its description
+    ("male, 30, asian, ...") as the title, which the screen showed. Such titles
+    become neutral; the description stays, as before, unused for targeting.
+    """
+    db.table("items").add_column("poster", str)
+    db.table("items").add_column("video", str)
+    for row in db.query("SELECT id, title, description FROM items"):
+        if row["title"] == (row["description"] or "").strip()[:60] and camera_profile(row["description"]):
+            db.conn.execute("UPDATE items SET title = ? WHERE id = ?", (neutral_title(row["id"]), row["id"]))
+
+
+def neutral_title(number: int | str) -> str:
+    return f"Video {number}"
+
+
 # --------------------------------------------------------------------------- catalogue
 
 _FIX_CORRUPT = (
@@ -715,6 +746,11 @@ class Catalogue:
             log.info("copied the shipped catalogue to %s", path)
         return cls(path, **kwargs)
 
+    @property
+    def media_dir(self) -> Path:
+        """Where this catalogue's posters and videos are kept."""
+        return media_dir(self.path)
+
     def close(self) -> None:
         with self._lock:
             self.db.close()
@@ -834,7 +870,11 @@ class Catalogue:
                     row = item.to_row()
                     row.pop("id", None)
                     if item.url in existing:
-                        sets = ", ".join(f"{k} = ?" for k in row)
+                        # A file without posters or videos (a legacy table, an older export)
+                        # keeps the ones the item has.
+                        sets = ", ".join(
+                            f"{k} = COALESCE(?, {k})" if k in ("poster", "video") else f"{k} = ?" for k in row
+                        )
                         db.conn.execute(
                             f"UPDATE items SET {sets} WHERE id = ?", (*row.values(), existing[item.url])
                         )
@@ -983,7 +1023,7 @@ class Catalogue:
 #: CSV columns, for export and import alike. Lists inside a cell are separated by ";".
 CSV_COLUMNS = (
     "id", "title", "url", "description", "tags", "people", "postures", "orientations",
-    "min_dwell_s", "days", "hours", "start_date", "end_date", "weight", "active",
+    "min_dwell_s", "days", "hours", "start_date", "end_date", "weight", "active", "poster", "video",
 )  # fmt: skip
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TRUE = {"1", "yes", "true", "y", "on", ""}
@@ -1128,6 +1168,8 @@ def _read_csv(path: Path, allow_domains: Iterable[str]) -> list[ContentItem]:
                     weight=weight,
                     active=_flag(cell.get("active", ""), where),
                     allow_domains=allow_domains,
+                    poster=_media_cell(cell, "poster"),
+                    video=_media_cell(cell, "video"),
                 )
             except ContentError as exc:
                 if str(exc).startswith(str(path)):
@@ -1142,6 +1184,16 @@ def _read_csv(path: Path, allow_domains: Iterable[str]) -> list[ContentItem]:
     except csv.Error as exc:
         raise ContentError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
     return items
+
+
+def _media_cell(cell: dict[str, str], kind: Kind) -> str | None:
+    name = cell.get(kind) or None
+    if name is not None and (mime_of(name) or "").split("/")[0] != ("image" if kind == "poster" else "video"):
+        raise ContentError(
+            f"{kind} {name!r} is not the name of a stored {kind} (as `heatcast content export` writes it); "
+            f"give the file itself with `heatcast content add URL --{kind} FILE`"
+        )
+    return name
 
 
 def profile_targeting(description: str, summary: ImportSummary | None = None) -> tuple[Targeting, list[str]]:
@@ -1204,6 +1256,13 @@ def profile_targeting(description: str, summary: ImportSummary | None = None) ->
     return targeting, tokens
 
 
+def camera_profile(description: str | None) -> bool:
+    """Whether a text describes a person as a camera saw them (age, gender, looks, clothes)."""
+    summary = ImportSummary(Path("."), "")
+    profile_targeting(description or "", summary)
+    return any(category != "other" for category in summary.unmapped)
+
+
 def _read_legacy(path: Path, allow_domains: Iterable[str], summary: ImportSummary) -> list[ContentItem]:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -1246,8 +1305,9 @@ def _read_legacy(path: Path, allow_domains: Iterable[str], summary: ImportSummar
             by_url[normal] = replace(old, tags=tags, description=f"{old.description}; {description or ''}")
             summary.merged += 1
             continue
-        video = normal.rsplit("/", 1)[-1]
-        title = (description or "").strip()[:60] or f"Imported video {video}"
+        # The old system's descriptions are profiles of people ("male, 30, asian"): never
+        # a title, which the screen shows. The description is kept, unused, as before.
+        title = neutral_title(len(by_url) + 1)
         by_url[normal] = ContentItem(
             None, title, normal, (description or "").strip(), tuple(tokens), targeting
         )
@@ -1286,6 +1346,12 @@ def import_file(
 ) -> ImportSummary:
     """Check the whole file first, then write every item in one transaction (all or nothing)."""
     items, summary = read_import(path, allow_domains)
+    folder = catalogue.media_dir
+    for item in items:
+        pairs: tuple[tuple[Kind, str | None], ...] = (("poster", item.poster), ("video", item.video))
+        for kind, name in pairs:
+            if name is not None:
+                check_name(name, kind, folder)
     if progress is not None:
         progress(0)
     summary.added, summary.updated = catalogue.upsert_many(items, progress)
@@ -1310,6 +1376,8 @@ def item_to_csv_row(item: ContentItem) -> dict[str, str]:
         "end_date": s.date_to.isoformat() if s.date_to else "",
         "weight": f"{item.weight:g}",
         "active": "1" if item.active else "0",
+        "poster": item.poster or "",
+        "video": item.video or "",
     }
 
 

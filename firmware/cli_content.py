@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from heatcast.firmware.catalogue import (
     import_file,
     item_to_csv_row,
 )
+from heatcast.firmware.media import store
 from heatcast.firmware.options import allow_domain_option, db_option, json_option
 
 
@@ -114,6 +116,17 @@ def content() -> None:
     "--weight", type=float, default=1.0, show_default=True, help="How strongly to favour it (0-1000)."
 )
 @click.option("--inactive", is_flag=True, help="Add it switched off.")
+@click.option(
+    "--poster",
+    type=click.Path(path_type=Path),
+    help="An image shown when the video cannot play (PNG, JPEG or WebP, up to 20 MB); "
+    "default: a poster heatcast draws from the title.",
+)
+@click.option(
+    "--video",
+    type=click.Path(path_type=Path),
+    help="A local copy to play instead of YouTube, needing no internet (MP4 or WebM, up to 500 MB).",
+)
 @allow_domain_option
 @db_option
 @json_option
@@ -132,11 +145,18 @@ def add(
     tags: str | None,
     weight: float,
     inactive: bool,
+    poster: Path | None,
+    video: Path | None,
     allow_domains: tuple[str, ...],
     db: Path | None,
     as_json: bool,
 ) -> None:
-    """Add one YouTube video (https youtube.com/watch?v=, youtu.be/ or /shorts/ link)."""
+    """Add one YouTube video (https youtube.com/watch?v=, youtu.be/ or /shorts/ link).
+
+    The screen plays a local --video if given, else the YouTube video while the
+    internet is there, else the poster; the files are checked and copied into the
+    catalogue's media folder.
+    """
     item = ContentItem.create(
         url,
         title,
@@ -149,6 +169,12 @@ def add(
         allow_domains=_domains(allow_domains),
     )
     with open_catalogue(db, write=True, create=True) as catalogue:
+        folder = catalogue.media_dir
+        item = replace(
+            item,
+            poster=store(poster, "poster", folder) if poster else None,
+            video=store(video, "video", folder) if video else None,
+        )
         item = catalogue.add(item)
         where = catalogue.path
     if as_json:

@@ -259,3 +259,37 @@ def test_fuzz_csv_import_is_items_or_one_content_error(
             return
     assert items and summary.items == len(items)
     assert all(i.url.startswith("https://youtu.be/") for i in items)
+
+
+def test_camera_era_profiles_never_become_titles(tmp_path: Path) -> None:
+    """The old system described people ("male, 30, asian, ..."); the screen shows titles."""
+    source = legacy_db(tmp_path / "old.db", LEGACY_ROWS)
+    with Catalogue(tmp_path / "c.db") as cat:
+        import_file(cat, source)
+        items = cat.items()
+    assert [i.title for i in items] == [f"Video {n}" for n in range(1, 6)]
+    camera = next(i for i in items if i.url.endswith("Ab3dE5gH7jK"))
+    assert camera.description.startswith("male, 30, asian")  # kept, as an unused note
+
+
+def test_a_catalogue_that_showed_profiles_as_titles_is_mended_on_upgrade(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    from heatcast.firmware.catalogue import migrations
+
+    path = tmp_path / "old-import.db"
+    db = sqlite_utils.Database(path)
+    migrations.apply(db, target=4)  # the schema before posters, as an earlier heatcast left it
+    profile = "male, 30, asian, no, short, polo shirt"
+    db.table("items").insert_all(
+        [
+            {"title": profile, "url": "https://youtu.be/Ab3dE5gH7jK", "description": profile,
+             "people_min": 1, "people_max": 4},
+            {"title": "Winter sale", "url": "https://youtu.be/Zx9_yW8-vU7", "description": "Seasonal",
+             "people_min": 1, "people_max": 4},
+        ]
+    )  # fmt: skip
+    db.close()
+    with Catalogue(path) as cat:
+        titles = [i.title for i in cat.items()]
+    assert titles[0] == "Video 1" and titles[1] == "Winter sale"
