@@ -34,7 +34,13 @@ class PeopleCounter:
         noise = room.smooth_noise
         detections = self._detections = detect(residual, pixels, noise)
         occupied, explained = self.tracker.step(detections, room.smooth, residual, noise, t)
+        suspect = room.suspect.copy() if room.suspect.any() else None
         room.learn(residual, occupied, explained)
+        if suspect is not None:
+            # Someone there at the cold start moved off these pixels: what shows there next was behind them.
+            left = suspect & ~room.suspect
+            if left.any():
+                self.tracker.uncovered(left, t)
         people = self.tracker.people
         if len(people) > 1:
             # The nearest person is the warmest and the largest in view.

@@ -8,7 +8,9 @@ The rules are the physics of a shop floor:
   track only if its warmth arrived quickly (a person walks in within a second;
   a heater or a screen warms over minutes) or if it split off a tracked
   person (two people who walked in together step apart). A strong one counts
-  at once; a faint one once it has been seen for :data:`CONFIRM_S`.
+  at once; a faint one once it has been seen for :data:`CONFIRM_S`. Warmth
+  on or beside a person, or where someone there at the cold start just moved
+  off, counts only once it moves on its own: it may be what they uncovered.
 * **Kept while still.** The room's background never learns a tracked person,
   so a person standing still stays a detection. A faint person who dips under
   the threshold for a moment is kept while warmth remains where they are,
@@ -72,6 +74,10 @@ SETTLE_S = 3.0
 TAU_MASS_S = 3.0
 #: A track split off a tracked person counts once it has moved this far from where it split off (px).
 SPLIT_MOVE_PX = 1.5
+#: Warmth that appears where a person was this recently (s) may be what they uncovered (a lamp or a
+#: screen behind them shows as a rise as they step off it): it counts only once it moves as a person
+#: would. Two of the rise's time constants: the uncovering has shown as a rise by then.
+UNCOVER_S = 2.0 * TAU_RISE_S
 #: Assignment cost of a change of warmth, per e-fold, in pixels of distance.
 MASS_COST = 0.5
 #: Assignments with at most this many ways to pair are solved exactly (by enumeration).
@@ -179,6 +185,8 @@ class Tracker:
         self._t = math.nan
         self._recent: F64 | None = None
         self._occupied_before: B = np.zeros((ROWS, COLS), dtype=bool)
+        #: When someone there at the cold start last left each pixel (-inf: never).
+        self._uncovered_at: F64 = np.full((ROWS, COLS), -math.inf)
         self._let_go: B = np.zeros((ROWS, COLS), dtype=bool)
 
     @property
@@ -189,6 +197,10 @@ class Tracker:
     def prime(self, recent: F64) -> None:
         """Measure the first frame's arrivals against ``recent`` (a remembered empty room)."""
         self._recent = recent.copy()
+
+    def uncovered(self, pixels: B, t: float) -> None:
+        """``pixels`` held someone until now (someone there at the cold start who moved off)."""
+        self._uncovered_at[pixels] = t
 
     @property
     def people(self) -> list[Track]:
@@ -237,13 +249,16 @@ class Tracker:
             risen = float(np.dot(rise[d.pixels], warmth)) / d.mass
             typical = float(np.dot(warmth, warmth)) / d.mass
             arrived = risen > max(RISE_C, RISE_SIGMAS * noise, ARRIVAL_SHARE * typical)
-            split = bool((d.pixels & self._occupied_before).any())
+            # Warmth on or beside a tracked person, or where someone there at the cold start has just
+            # moved off, may be theirs or what they uncovered (a lamp, a screen): it must move on its own.
+            behind = self._occupied_before | (self._uncovered_at >= t - UNCOVER_S)
+            split = bool((d.pixels & behind).any())
             if arrived or split:
                 tr = Track(d.row, d.col, t, t, d.mass, d.pixels, top_mass=d.mass, detected=t)
                 tr.reanchor(t)
                 tr.born_row, tr.born_col = d.row, d.col
-                tr.split = not arrived
-                tr.confirmed = arrived and d.peak > max(STRONG_C, STRONG_SIGMAS * noise)
+                tr.split = split
+                tr.confirmed = not split and d.peak > max(STRONG_C, STRONG_SIGMAS * noise)
                 self.tracks.append(tr)
         faded = self._faded(t)
         for ti in faded:
