@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from heatcast.errors import ConfigError, UsageError
+from heatcast.firmware.page import READER_POSITIONS
 
 ENV_PREFIX = "HEATCAST_"
 #: Environment names that look like keys but belong to someone else:
@@ -95,6 +96,8 @@ class PageConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
+    reader_position: str = "below"
+    shop_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +300,13 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _shop_name(key: str, value: object) -> str:
+    text = " ".join(_string(key, value, "the shop's name (a string)").split())
+    if len(text) > 60 or not text.isprintable():
+        raise _bad(key, value, "the shop's name on one line, at most 60 characters")
+    return text
+
+
 def _domains(key: str, value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(f"{key} must be a list of domain names, not {_type_name(value)} ({_show(value)})")
@@ -325,7 +335,13 @@ CHECKS: dict[str, dict[str, Checker]] = {
         "secret_file": _path(allow_empty=True),
         "min_interval_s": _float_in(0.0, 86400.0),
     },
-    "page": {"enabled": _bool, "host": _host, "port": _int_in(1, 65535)},
+    "page": {
+        "enabled": _bool,
+        "host": _host,
+        "port": _int_in(1, 65535),
+        "reader_position": _one_of(*READER_POSITIONS),
+        "shop_name": _shop_name,
+    },
     "decision": {
         "settle_s": _float_in(0.0, 600.0),
         "dwell_trigger_s": _float_in(0.5, 3600.0),

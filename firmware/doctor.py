@@ -480,6 +480,73 @@ def _ntp_synchronised() -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+def check_page(config: Config, timeout_s: float = 2.0) -> Check:
+    """Whether the billboard page answers where the screen's browser looks for it."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    if not config.page.enabled:
+        return Check("page", None, "page.enabled = false: no billboard page is served")
+    host = "127.0.0.1" if config.page.host in ("0.0.0.0", "::") else config.page.host
+    url = f"http://{f'[{host}]' if ':' in host else host}:{config.page.port}/"
+    try:
+        with urllib.request.urlopen(url + "health", timeout=timeout_s) as response:
+            facts = json.loads(response.read(65536))
+    except urllib.error.HTTPError as exc:
+        return _page_taken(url, f"it answers {exc.code} to /health")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check(
+            "page", None, f"nothing answers on {url} ({reason}): the kiosk is not running",
+            "start it (sudo systemctl start heatcast); until then the screen's browser shows an error",
+        )  # fmt: skip
+    except ValueError:
+        return _page_taken(url, "its /health is not heatcast's")
+    if not isinstance(facts, dict) or "streams" not in facts:
+        return _page_taken(url, "its /health is not heatcast's")
+    screens = facts.get("streams", 0)
+    return Check(
+        "page", True, f"answers on {url} ({screens} screen{'s' if screens != 1 else ''} connected)",
+        data={"url": url, "screens": screens},
+    )  # fmt: skip
+
+
+def _page_taken(url: str, why: str) -> Check:
+    return Check(
+        "page", False, f"another program holds {url}: {why}",
+        "stop that program, or set page.port to a free port (and point the screen's browser there)",
+    )  # fmt: skip
+
+
+def check_videos(hosts: tuple[str, ...] | None = None, timeout_s: float = 3.0) -> Check:
+    """Whether this machine reaches the video host; if not, say what the screen shows instead."""
+    import socket
+
+    from heatcast.firmware.page import YOUTUBE
+
+    if hosts is None:
+        hosts = (YOUTUBE.frame_origin, YOUTUBE.image_origin)
+    for origin in hosts:
+        scheme, _, rest = origin.partition("://")
+        name, _, port = rest.partition(":")
+        address = (name, int(port or (443 if scheme == "https" else 80)))
+        try:
+            socket.create_connection(address, timeout_s).close()
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            return Check(
+                "videos", None,
+                f"{name} cannot be reached ({why}): the screen shows each item's local video or poster, "
+                "not the YouTube videos",
+                "connect this machine to the internet for the YouTube videos, or give items a local video "
+                "(heatcast content add URL --video FILE)",
+                {"reachable": False},
+            )  # fmt: skip
+    return Check("videos", True, "YouTube is reachable: the screen plays its videos",
+                 data={"reachable": True})
+
+
 # -- all of them --------------------------------------------------------------------
 
 
@@ -491,6 +558,7 @@ def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list
         lambda: check_sensor(config, seconds),
         lambda: check_nfc(config),
         lambda: [check_content(config)],
+        lambda: [check_page(config), check_videos()],
         lambda: [check_model(config)],
         lambda: [check_disk(config)],
         lambda: [check_clock()],

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from heatcast.classify.audience import EMPTY_AUDIENCE, Audience
 from heatcast.errors import ConfigError, HeatcastError
 from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
+from heatcast.firmware.media import media_dir
 from heatcast.firmware.page import PageHub, PageServer, Shown
 from heatcast.firmware.room_memory import SAVE_EVERY_S as ROOM_SAVE_EVERY_S
 from heatcast.firmware.room_memory import load_room, room_file, save_room
@@ -388,7 +389,13 @@ class Kiosk:
         self.tag = tag_service
         #: a reader is in use (the given service may be a log-only one)
         self.nfc_active = getattr(self.tag, "device", None) is not None
-        self.hub = PageHub(nfc=self.nfc_active, retention_days=config.content.retention_days)
+        self.hub = PageHub(
+            nfc=self.nfc_active,
+            retention_days=config.content.retention_days,
+            reader_position=config.page.reader_position,
+            shop_name=config.page.shop_name,
+            media_dir=media_dir(config.db_path),
+        )
         self.page: PageServer | None = None
         if config.page.enabled:
             port = config.page.port if page_port is None else page_port
@@ -822,7 +829,7 @@ class Kiosk:
                 self.hub.publish(None)
                 self.report("content  nothing to show: the catalogue has no active item")
             return
-        shown = Shown(item.id, item.title, item.url)
+        shown = Shown(item.id, item.title, item.url, item.poster, item.video, "example" in item.tags)
         if self.current is not None and shown == self.current:
             return
         if (

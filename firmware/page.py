@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from heatcast.errors import ConfigError
+from heatcast.firmware.media import mime_of
+from heatcast.firmware.poster import poster_svg
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ _YOUTU_BE = re.compile(r"https://youtu\.be/([A-Za-z0-9_-]{11})$")
 HEARTBEAT_S = 15.0
 #: How long a browser waits before reconnecting after the stream drops.
 RETRY_MS = 1000
+#: Where the tag reader sits, as seen by a shopper facing the screen: the tap prompt points there.
+READER_POSITIONS = ("below", "left", "right", "none")
 
 PRIVACY_NOTICE = (
     "This screen uses a thermal sensor with 64 temperature points, not a camera. "
@@ -52,12 +56,48 @@ def video_id(url: str) -> str | None:
     return match.group(1) if match else None
 
 
+@dataclass(frozen=True, slots=True)
+class VideoHost:
+    """Where embedded videos play from, and how the screen's browser finds out it can.
+
+    The page loads the video's thumbnail before it loads the player: if the
+    thumbnail comes (and is not YouTube's small "no such video" placeholder), the
+    player will play; if not, the page shows the poster, and tries again.
+    """
+
+    embed: str = "https://www.youtube-nocookie.com/embed/"
+    thumbnail: str = "https://i.ytimg.com/vi/"
+
+    def embed_url(self, vid: str) -> str:
+        """The privacy-enhanced (no-cookie) embed, muted autoplay in a loop, no controls."""
+        return (
+            f"{self.embed}{vid}?autoplay=1&mute=1&playsinline=1"
+            f"&loop=1&playlist={vid}&controls=0&rel=0&modestbranding=1"
+        )
+
+    def probe_url(self, vid: str) -> str:
+        return f"{self.thumbnail}{vid}/mqdefault.jpg"
+
+    @staticmethod
+    def _origin(url: str) -> str:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def frame_origin(self) -> str:
+        return self._origin(self.embed)
+
+    @property
+    def image_origin(self) -> str:
+        return self._origin(self.thumbnail)
+
+
+YOUTUBE = VideoHost()
+
+
 def embed_url(vid: str) -> str:
-    """The privacy-enhanced (no-cookie) embed, muted autoplay in a loop, no controls."""
-    return (
-        f"https://www.youtube-nocookie.com/embed/{vid}?autoplay=1&mute=1&playsinline=1"
-        f"&loop=1&playlist={vid}&controls=0&rel=0&modestbranding=1"
-    )
+    """The YouTube embed of video ``vid``."""
+    return YOUTUBE.embed_url(vid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +107,23 @@ class Shown:
     content_id: int | None
     title: str
     url: str
+    #: stored file names in the media folder (see :mod:`heatcast.firmware.media`)
+    poster: str | None = None
+    video: str | None = None
+    example: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, host: VideoHost = YOUTUBE, seq: int = 0) -> dict[str, Any]:
         vid = video_id(self.url)
         return {
             "id": self.content_id,
             "title": self.title,
             "url": self.url,
             "video_id": vid,
-            "embed": embed_url(vid) if vid else None,
+            "embed": host.embed_url(vid) if vid else None,
+            "probe": host.probe_url(vid) if vid else None,
+            "poster": f"/media/{self.poster}" if self.poster else f"/poster.svg?seq={seq}",
+            "video": f"/media/{self.video}" if self.video else None,
+            "example": self.example,
         }
 
 
@@ -94,11 +142,41 @@ def qr_svg(url: str) -> str:
     return out.getvalue().decode("ascii")
 
 
+def security_headers(host: VideoHost) -> dict[str, str]:
+    """What the page may load and who may frame it: only itself, and the video host's player."""
+    policy = (
+        "default-src 'self'; "
+        f"frame-src {host.frame_origin}; "
+        f"img-src 'self' {host.image_origin}; "
+        "media-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+
+
 class PageHub:
     """The page's state, shared between the kiosk (publishes) and the web server (streams)."""
 
-    def __init__(self, *, nfc: bool = False, retention_days: int = 90) -> None:
+    def __init__(
+        self,
+        *,
+        nfc: bool = False,
+        retention_days: int = 90,
+        reader_position: str = "below",
+        shop_name: str = "",
+        media_dir: Path | None = None,
+        video_host: VideoHost = YOUTUBE,
+    ) -> None:
         self._lock = threading.Lock()
+        self.reader_position = reader_position
+        self.shop_name = shop_name
+        self.media_dir = media_dir
+        self.video_host = video_host
         self._seq = 0
         self._item: Shown | None = None
         self._nfc = nfc
@@ -150,8 +228,10 @@ class PageHub:
             return {
                 "seq": self._seq,
                 "boot": self.boot,
-                "item": item.to_json() if item else None,
+                "item": item.to_json(self.video_host, self._seq) if item else None,
                 "nfc": self._nfc,
+                "reader": self.reader_position,
+                "shop": self.shop_name,
                 "tag_ready": self._tag_ready,
                 "changed": self._changed,
                 "privacy": PRIVACY_NOTICE.format(days=self._retention_days),
@@ -173,6 +253,10 @@ class PageHub:
     def current_url(self) -> str | None:
         with self._lock:
             return self._item.url if self._item else None
+
+    def current(self) -> Shown | None:
+        with self._lock:
+            return self._item
 
     def subscribe(self) -> asyncio.Event:
         event = asyncio.Event()
@@ -213,17 +297,37 @@ def create_app(hub: PageHub) -> Any:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    headers = {**security_headers(hub.video_host), "Cache-Control": "no-store"}
+
     async def index(request: Request) -> Response:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC_DIR / "index.html", headers=headers)
 
     async def state(request: Request) -> Response:
-        return JSONResponse(hub.snapshot(), headers={"Cache-Control": "no-store"})
+        return JSONResponse(hub.snapshot(), headers=headers)
 
     async def qr(request: Request) -> Response:
         url = hub.current_url()
         if url is None:
             return Response(status_code=404)
-        return Response(qr_svg(url), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+        return Response(qr_svg(url), media_type="image/svg+xml", headers=headers)
+
+    async def poster(request: Request) -> Response:
+        shown = hub.current()
+        if shown is None:
+            return Response(status_code=404)
+        svg = poster_svg(shown.title, shown.url, example=shown.example)
+        return Response(svg, media_type="image/svg+xml", headers=headers)
+
+    async def media(request: Request) -> Response:
+        name = request.path_params["name"]
+        mime = mime_of(name)
+        path = hub.media_dir / name if hub.media_dir is not None and mime else None
+        if path is None or not path.is_file():
+            return Response(status_code=404)
+        # Stored by content hash: a name's bytes never change.
+        return FileResponse(
+            path, media_type=mime, headers={**headers, "Cache-Control": "public, max-age=31536000, immutable"}
+        )
 
     async def stream() -> AsyncIterator[bytes]:
         event = hub.subscribe()
@@ -246,18 +350,20 @@ def create_app(hub: PageHub) -> Any:
         return StreamingResponse(
             stream(),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            headers={**headers, "X-Accel-Buffering": "no"},
         )
 
     async def health(request: Request) -> Response:
         facts = {"ok": True, "seq": hub.seq, "url": hub.current_url(), "streams": hub.subscribers}
-        return JSONResponse({**facts, **hub.status()}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({**facts, **hub.status()}, headers=headers)
 
     routes = [
         Route("/", index),
         Route("/state", state),
         Route("/events", events),
         Route("/qr.svg", qr),
+        Route("/poster.svg", poster),
+        Route("/media/{name}", media),
         Route("/health", health),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

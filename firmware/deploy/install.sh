@@ -65,7 +65,7 @@ esac
 say "Debian packages"
 run apt-get update
 run apt-get install -y --no-install-recommends \
-    python3 python3-venv python3-dev i2c-tools libusb-1.0-0 ca-certificates
+    python3 python3-venv python3-dev i2c-tools libusb-1.0-0 ca-certificates fonts-dejavu-core
 
 say "I2C (the AMG8833 is on /dev/i2c-1)"
 if [ -e /dev/i2c-1 ]; then

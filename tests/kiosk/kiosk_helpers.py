@@ -169,3 +169,89 @@ def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):  # type: ig
                 f"timed out after {timeout} s waiting for {getattr(predicate, '__name__', predicate)}"
             )
         time.sleep(every)
+
+
+class FakeVideoHost:
+    """YouTube as the screen's browser meets it, on this machine (the test network is closed).
+
+    ``/vi/ID/mqdefault.jpg`` is the thumbnail (YouTube's 120x90 placeholder, with a 404,
+    for ids in ``missing``) and ``/embed/ID`` the player page. ``online = False`` makes
+    every request fail, as a shop's internet going down does.
+    """
+
+    def __init__(self) -> None:
+        import io
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from PIL import Image
+
+        def picture(size: tuple[int, int]) -> bytes:
+            out = io.BytesIO()
+            Image.new("RGB", size, (200, 30, 30)).save(out, "PNG")
+            return out.getvalue()
+
+        thumbnail, placeholder = picture((320, 180)), picture((120, 90))
+        host = self
+        self.online = True
+        self.missing: set[str] = set()
+        self.requests: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                host.requests.append(self.path)
+                parts = self.path.split("?")[0].strip("/").split("/")
+                if not host.online:
+                    self.send_error(503)
+                elif len(parts) == 3 and parts[0] == "vi":
+                    body = placeholder if parts[1] in host.missing else thumbnail
+                    self.send_response(404 if parts[1] in host.missing else 200)
+                    self._send(body, "image/png")
+                elif len(parts) == 2 and parts[0] == "embed":
+                    page = f"<!doctype html><title>player</title><body><p id=player>{parts[1]}</p></body>"
+                    self.send_response(200)
+                    self._send(page.encode(), "text/html")
+                else:
+                    self.send_error(404)
+
+            def _send(self, body: bytes, kind: str) -> None:
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def video_host(self):  # type: ignore[no-untyped-def]
+        from heatcast.firmware.page import VideoHost
+
+        base = f"http://127.0.0.1:{self.port}"
+        return VideoHost(embed=f"{base}/embed/", thumbnail=f"{base}/vi/")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def decode_qr(png: bytes) -> list[str]:
+    """The texts of the QR codes in a screenshot."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def viewport(driver, width: int, height: int) -> None:  # type: ignore[no-untyped-def]
+    """Make the page's viewport exactly ``width`` x ``height`` CSS pixels, as a screen that size."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )

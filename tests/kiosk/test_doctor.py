@@ -315,3 +315,60 @@ def test_doctor_command_passes_on_fakes(tmp_path):
     assert "[ ok ] nfc tag" in out.stdout
     assert out.returncode == 0, out.stdout + out.stderr
     assert "all checks passed" in out.stdout
+
+
+def test_page_check_finds_the_running_page_or_says_the_kiosk_is_not_running(tmp_path):
+    from heatcast.firmware.doctor import check_page
+    from heatcast.firmware.page import PageHub, PageServer
+
+    server = PageServer(PageHub(), "127.0.0.1", 0)
+    server.start()
+    try:
+        check = check_page(config(tmp_path, page={"host": "0.0.0.0", "port": server.port}), timeout_s=5)
+        assert check.ok is True and f"answers on http://127.0.0.1:{server.port}/" in check.detail
+    finally:
+        server.stop()
+    stopped = check_page(config(tmp_path, page={"port": server.port}))
+    assert stopped.ok is None and "the kiosk is not running" in stopped.detail
+    assert "systemctl start heatcast" in (stopped.remedy or "")
+    assert check_page(config(tmp_path, page={"enabled": False})).ok is None
+
+
+def test_page_check_names_another_program_on_the_port(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from heatcast.firmware.doctor import check_page
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        check = check_page(config(tmp_path, page={"port": other.server_address[1]}))
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert check.ok is False and "another program holds" in check.detail
+    assert "page.port" in (check.remedy or "")
+
+
+def test_video_check_says_what_the_screen_shows_without_youtube():
+    import socket
+
+    from heatcast.firmware.doctor import check_videos
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        assert check_videos((f"http://127.0.0.1:{port}",)).ok is True
+    finally:
+        listener.close()
+    down = check_videos((f"http://127.0.0.1:{port}",), timeout_s=2)
+    assert down.ok is None and "local video or poster, not the YouTube videos" in down.detail
+    assert "--video FILE" in (down.remedy or "")

@@ -152,3 +152,50 @@ def test_binds_loopback_only(server):
         pytest.skip("no non-loopback address on this machine")
     with pytest.raises(OSError):
         socket.create_connection((outward, server.port), timeout=1).close()
+
+
+def test_the_page_says_what_it_may_load_and_that_no_one_may_frame_it(server):
+    server.hub.publish(A)
+    for path in ("", "state", "qr.svg", "poster.svg"):
+        response = httpx.get(server.url + path)
+        assert response.status_code == 200, path
+        policy = response.headers["content-security-policy"]
+        assert "frame-src https://www.youtube-nocookie.com;" in policy
+        assert "img-src 'self' https://i.ytimg.com;" in policy and "frame-ancestors 'none'" in policy
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_each_item_has_a_poster_even_without_one_of_its_own(server):
+    server.hub.publish(Shown(7, "Fresh <bread> & rolls", "https://youtu.be/ccccccccccc", example=True))
+    item = httpx.get(server.url + "state").json()["item"]
+    assert item["poster"].startswith("/poster.svg") and item["video"] is None
+    assert item["probe"] == "https://i.ytimg.com/vi/ccccccccccc/mqdefault.jpg"
+    svg = httpx.get(server.url + item["poster"].lstrip("/"))
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert "Fresh &lt;bread&gt; &amp; rolls" in svg.text and "EXAMPLE" in svg.text
+    assert "<script" not in svg.text and "href" not in svg.text  # nothing fetched, nothing run
+
+
+def test_media_are_served_only_by_the_names_heatcast_gave_them(tmp_path):
+    from heatcast.firmware.media import store
+
+    (tmp_path / "secret.txt").write_text("not for the screen")
+    poster = tmp_path / "p.png"
+    poster.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    name = store(poster, "poster", tmp_path / "media")
+    hub = PageHub(media_dir=tmp_path / "media")
+    srv = PageServer(hub, "127.0.0.1", 0)
+    srv.start()
+    try:
+        hub.publish(Shown(1, "With poster", "https://youtu.be/aaaaaaaaaaa", poster=name))
+        item = httpx.get(srv.url + "state", timeout=5).json()["item"]
+        assert item["poster"] == f"/media/{name}"
+        got = httpx.get(srv.url + f"media/{name}")
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+        assert got.content == poster.read_bytes()
+        for bad in ("../secret.txt", "%2e%2e%2fsecret.txt", "secret.txt", name.replace(".png", ".mp4")):
+            assert httpx.get(srv.url + f"media/{bad}").status_code == 404, bad
+    finally:
+        srv.stop()
