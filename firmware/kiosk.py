@@ -230,6 +230,10 @@ class Decider:
             self.settled_changed = True
         self.shown = key
         self.shown_at = audience.t
+        if audience.presence and audience.facing_s >= self.dwell_trigger_s:
+            # Chosen for people already engaged: an "engaged" trigger a frame later would
+            # only flip the screen again.
+            self._engaged = True
         return Trigger(reason, audience)
 
 

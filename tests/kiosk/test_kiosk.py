@@ -542,12 +542,13 @@ def test_a_sensor_that_sends_nothing_still_gets_a_page(tmp_path):
 
 
 def test_people_arriving_already_facing_replace_the_attract_loop(tmp_path):
-    """Two people stop in front of the screen already facing it: "arrived" and "engaged"
-    fire a frame apart and reach the worker in one batch. The arrival decides, so the
-    attract loop gives way at the arrival (the settle time), and the attract loop's
-    impression is never counted as watched by the couple it was not chosen for."""
+    """Two people stop in front of the screen already facing it (as in the demo, where the
+    attract loop stayed for 19 s): the arrival decides, the attract loop gives way once the
+    audience has settled, and its impression is never counted as watched by the couple it
+    was not chosen for."""
     from heatcast.classify.audience import Audience
     from heatcast.firmware.catalogue import Catalogue
+    from heatcast.firmware.kiosk import Trigger
 
     config = make_config(tmp_path, page={"enabled": False}, sensor={"source": "sim:"})
     lines: list[str] = []
@@ -568,7 +569,9 @@ def test_people_arriving_already_facing_replace_the_attract_loop(tmp_path):
             since = t - arrival_t
             couple = Audience(t, True, 2, "standing", "facing", dwell_s=since, facing_s=5.0 + since)
             kiosk._on_audience(couple)
-        assert list(kiosk.stats.reasons) == ["start", "arrived", "engaged"]
+        assert list(kiosk.stats.reasons) == ["start", "arrived"]
+        # and a batch holding an engagement too is decided on the arrival
+        kiosk._pending.appendleft(("trigger", (Trigger("engaged", couple), None)))
         assert kiosk._handle_pending()
         assert kiosk.current is not None
         shown = kiosk.catalogue.get(kiosk.current.content_id)
