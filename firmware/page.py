@@ -30,6 +30,7 @@ from typing import Any
 from heatcast.errors import ConfigError
 from heatcast.firmware.media import mime_of
 from heatcast.firmware.poster import poster_svg
+from heatcast.firmware.web import OnceAMinute, WebServer, guard
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ _YOUTU_BE = re.compile(r"https://youtu\.be/([A-Za-z0-9_-]{11})$")
 HEARTBEAT_S = 15.0
 #: How long a browser waits before reconnecting after the stream drops.
 RETRY_MS = 1000
+#: Screens (event streams) one kiosk serves at once; beyond, a 503 and /state still answers.
+MAX_STREAMS = 64
 #: Where the tag reader sits, as seen by a shopper facing the screen: the tap prompt points there.
 READER_POSITIONS = ("below", "left", "right", "none")
 
@@ -143,7 +146,12 @@ def qr_svg(url: str) -> str:
 
 
 def security_headers(host: VideoHost) -> dict[str, str]:
-    """What the page may load and who may frame it: only itself, and the video host's player."""
+    """What the page may load and who may frame it: only itself, and the video host's player.
+
+    No referrer leaves the page, except to the embedded player (the iframe says so
+    itself: YouTube refuses to play for an embed that sends none). A privacy product
+    tells the browser too that it wants no camera, microphone or location.
+    """
     policy = (
         "default-src 'self'; "
         f"frame-src {host.frame_origin}; "
@@ -155,7 +163,8 @@ def security_headers(host: VideoHost) -> dict[str, str]:
         "Content-Security-Policy": policy,
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Referrer-Policy": "no-referrer",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), usb=(), serial=()",
     }
 
 
@@ -297,7 +306,8 @@ def create_app(hub: PageHub) -> Any:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    headers = {**security_headers(hub.video_host), "Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store"}
+    too_many = OnceAMinute(log)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers=headers)
@@ -325,9 +335,8 @@ def create_app(hub: PageHub) -> Any:
         if path is None or not path.is_file():
             return Response(status_code=404)
         # Stored by content hash: a name's bytes never change.
-        return FileResponse(
-            path, media_type=mime, headers={**headers, "Cache-Control": "public, max-age=31536000, immutable"}
-        )
+        forever = {"Cache-Control": "public, max-age=31536000, immutable"}
+        return FileResponse(path, media_type=mime, headers=forever)
 
     async def stream() -> AsyncIterator[bytes]:
         event = hub.subscribe()
@@ -347,6 +356,12 @@ def create_app(hub: PageHub) -> Any:
             hub.unsubscribe(event)
 
     async def events(request: Request) -> Response:
+        if hub.subscribers >= MAX_STREAMS:
+            too_many("streams", f"refused a screen: {MAX_STREAMS} are connected already")
+            return Response(
+                "Too many screens are connected to this billboard.\n", status_code=503,
+                headers={**headers, "Retry-After": "30"},
+            )  # fmt: skip
         return StreamingResponse(
             stream(),
             media_type="text/event-stream",
@@ -367,7 +382,7 @@ def create_app(hub: PageHub) -> Any:
         Route("/health", health),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes)
+    return guard(Starlette(routes=routes), security_headers(hub.video_host))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -392,48 +407,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class PageServer:
-    """uvicorn serving :func:`create_app` in a background thread."""
+class PageServer(WebServer):
+    """The billboard page, served in a background thread (see :mod:`heatcast.firmware.web`)."""
 
     def __init__(self, hub: PageHub, host: str = "127.0.0.1", port: int = 8080) -> None:
-        import uvicorn
-
         self.hub = hub
-        self.sock = bind(host, port)
+        sock = bind(host, port)
         self.host = host
-        self.port = int(self.sock.getsockname()[1])
-        config = uvicorn.Config(
-            create_app(hub),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            ws="none",
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="heatcast-page", daemon=True)
+        self.port = int(sock.getsockname()[1])
+        super().__init__(create_app(hub), sock, "heatcast-page")
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def _serve(self) -> None:
-        try:
-            self.server.run(sockets=[self.sock])
-        except Exception:
-            log.exception("the billboard page server stopped")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
     def stop(self, timeout: float = 3.0) -> None:
         self.hub.close()
-        self.server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.sock.close()
+        super().stop(timeout)

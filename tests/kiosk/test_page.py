@@ -154,17 +154,77 @@ def test_binds_loopback_only(server):
         socket.create_connection((outward, server.port), timeout=1).close()
 
 
-def test_the_page_says_what_it_may_load_and_that_no_one_may_frame_it(server):
+def test_every_response_says_what_the_page_may_load_and_that_no_one_may_frame_it(server):
     server.hub.publish(A)
-    for path in ("", "state", "qr.svg", "poster.svg"):
-        response = httpx.get(server.url + path)
-        assert response.status_code == 200, path
+    for method, path, status in [
+        ("GET", "", 200), ("GET", "state", 200), ("GET", "qr.svg", 200), ("GET", "poster.svg", 200),
+        ("GET", "static/app.js", 200), ("GET", "no-such-page", 404), ("POST", "state", 405),
+        ("GET", "media/../content.db", 404),
+    ]:  # fmt: skip
+        response = httpx.request(method, server.url + path)
+        assert response.status_code == status, path
         policy = response.headers["content-security-policy"]
         assert "frame-src https://www.youtube-nocookie.com;" in policy
         assert "img-src 'self' https://i.ytimg.com;" in policy and "frame-ancestors 'none'" in policy
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "camera=()" in response.headers["permissions-policy"]
+        assert "microphone=()" in response.headers["permissions-policy"]
+
+
+def test_a_foreign_host_name_is_refused(server):
+    """A DNS-rebinding page on the shop's network reaches the kiosk under a name of its own."""
+    refused = httpx.get(server.url + "state", headers={"Host": "evil.example"})
+    assert refused.status_code == 421 and "own names" in refused.text
+    assert "content-security-policy" in refused.headers
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:8080", "192.168.1.20", socket.gethostname()):
+        assert httpx.get(server.url + "state", headers={"Host": host}).status_code == 200, host
+
+
+def test_half_sent_requests_are_closed_and_the_page_still_answers(server):
+    from heatcast.firmware.web import HEADER_TIMEOUT_S
+
+    host, port = "127.0.0.1", server.port
+    hung = []
+    for _ in range(50):
+        sock = socket.create_connection((host, port))
+        sock.sendall(b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # and never the rest
+        hung.append(sock)
+    try:
+        assert httpx.get(server.url + "state", timeout=5).status_code == 200  # meanwhile
+        deadline = time.monotonic() + HEADER_TIMEOUT_S + 5
+        closed = 0
+        for sock in hung:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                if sock.recv(1024) == b"":
+                    closed += 1
+            except (TimeoutError, ConnectionResetError):
+                pass
+        assert closed == len(hung)
+    finally:
+        for sock in hung:
+            sock.close()
+
+
+def test_too_many_screens_get_a_503_and_state_still_answers(server):
+    from heatcast.firmware.page import MAX_STREAMS
+
+    streams = [httpx.stream("GET", server.url + "events", timeout=10) for _ in range(MAX_STREAMS)]
+    opened = [s.__enter__() for s in streams]
+    try:
+        wait = time.monotonic() + 10
+        while server.hub.subscribers < MAX_STREAMS and time.monotonic() < wait:
+            time.sleep(0.05)
+        assert server.hub.subscribers == MAX_STREAMS
+        extra = httpx.get(server.url + "events", timeout=5)
+        assert extra.status_code == 503 and extra.headers["retry-after"] == "30"
+        assert httpx.get(server.url + "state", timeout=5).status_code == 200
+    finally:
+        for stream in streams:
+            stream.__exit__(None, None, None)
+        assert all(r.status_code == 200 for r in opened)
 
 
 def test_each_item_has_a_poster_even_without_one_of_its_own(server):

@@ -1,0 +1,235 @@
+"""The HTTP server under heatcast's pages, hardened for a shop's network.
+
+Anyone's phone can join a shop's Wi-Fi, so the server must not be held, framed
+or rebound by a hostile client:
+
+* a request must arrive whole within :data:`HEADER_TIMEOUT_S` (uvicorn times out
+  idle keep-alive connections, but not a half-sent request), its headers within
+  :data:`MAX_HEADER_BYTES`;
+* past :data:`MAX_CONNECTIONS` open connections, new requests get a 503 and
+  the kiosk keeps its file descriptors;
+* the ``Host`` header must name this machine (an IP literal, ``localhost``, the
+  host name or ``NAME.local``): a DNS-rebinding page on the shop's network can
+  never reach the kiosk through a name of its own;
+* every response carries the security headers it is given;
+* a flood of the same error (out of file descriptors, a broken client) is
+  logged once a minute with a count, never a traceback per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import resource
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT_S = 10.0
+MAX_HEADER_BYTES = 16 * 1024
+MAX_CONNECTIONS = 256
+#: File descriptors kept for the kiosk's own files, the database and the tag.
+FD_RESERVE = 64
+#: A repeated error is logged at most this often (with how many times it happened).
+LOG_EVERY_S = 60.0
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class OnceAMinute:
+    """Logs each kind of message at most once per :data:`LOG_EVERY_S`, with a count."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = LOG_EVERY_S) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._last: dict[str, float] = {}
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._count[kind] = self._count.get(kind, 0) + 1
+            if now - self._last.get(kind, -self._every_s) < self._every_s:
+                return
+            self._last[kind] = now
+            count, self._count[kind] = self._count[kind], 0
+        more = f" ({count} times in the last minute)" if count > 1 else ""
+        self._logger.warning("%s%s", message, more)
+
+
+class BoundedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for a whole request to arrive."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            if self._deadline is None:
+                self._arm()
+        else:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # uvicorn's keep-alive timeout takes over until the next request
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(HEADER_TIMEOUT_S, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def local_names() -> set[str]:
+    """The names a browser may use for this machine besides IP literals."""
+    names = {"localhost", "localhost.localdomain"}
+    host = socket.gethostname().lower()
+    if host:
+        names |= {host, f"{host}.local", host.split(".")[0]}
+    return names
+
+
+def host_allowed(header: str, names: set[str]) -> bool:
+    """Whether a ``Host`` header names this machine."""
+    host = header.strip().lower()
+    if host.startswith("["):  # [v6]:port
+        literal = host[1:].split("]", 1)[0]
+    else:
+        literal = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    try:
+        ipaddress.ip_address(literal)
+        return True
+    except ValueError:
+        return literal.rstrip(".") in names
+
+
+def guard(app: ASGIApp, headers: dict[str, str], names: Iterable[str] | None = None) -> ASGIApp:
+    """``app`` refusing foreign ``Host`` headers, with ``headers`` on every response."""
+    allowed = set(names) if names is not None else local_names()
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    refused = OnceAMinute(log)
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        if not host_allowed(host, allowed):
+            refused("host", f"refused requests for another host ({host[:60]!r}): a DNS-rebinding page?")
+            body = b"This server answers only for its own names.\n"
+            plain = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+            await send({"type": "http.response.start", "status": 421, "headers": [*plain, *extra]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in have)]
+            await send(message)
+
+        await app(scope, receive, with_headers)
+
+    return guarded
+
+
+def raise_fd_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if want > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            log.debug("could not raise the open-files limit", exc_info=True)
+    return soft
+
+
+def connection_bound(fd_limit: int) -> int:
+    """How many connections the server may hold, keeping a reserve of descriptors for the kiosk."""
+    return max(16, min(MAX_CONNECTIONS, fd_limit - FD_RESERVE))
+
+
+class WebServer:
+    """uvicorn serving an ASGI app from an already bound socket, in a background thread."""
+
+    def __init__(self, app: ASGIApp, sock: socket.socket, name: str) -> None:
+        import uvicorn
+
+        self.sock = sock
+        self._errors = OnceAMinute(log)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ws="none",
+            http=BoundedH11,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            limit_concurrency=connection_bound(raise_fd_limit()),
+            backlog=128,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception:
+            log.exception("the %s server stopped", self._thread.name)
+
+    async def _main(self) -> None:
+        asyncio.get_running_loop().set_exception_handler(self._on_loop_error)
+        await self.server.serve(sockets=[self.sock])
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # "socket.accept() out of system resource" comes once per attempt while out of
+        # descriptors: once a minute is enough to say so.
+        message = str(context.get("message", "error"))
+        exc = context.get("exception")
+        kind = f"{message}:{type(exc).__name__}" if exc else message
+        self._errors(kind, f"page server: {message}" + (f" ({exc})" if exc else ""))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self.server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self.sock.close()
