@@ -28,14 +28,15 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
 from heatcast.classify.audience import MAX_COUNT, Audience, Bucket
 from heatcast.errors import ContentError
 from heatcast.firmware.media import Kind, check_name, media_dir, mime_of
-from heatcast.firmware.urls import normalise_url
+from heatcast.firmware.urls import check_domain, is_normalised, normalise_url
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,10 @@ class ContentItem:
     #: stored file names in the catalogue's media folder (see :mod:`heatcast.firmware.media`)
     poster: str | None = None
     video: str | None = None
+    #: archived: off the screen, its impressions and history kept (``active`` is kept for restore)
+    archived: bool = False
+    #: the shop domain that allowed a non-YouTube link (``--allow-domain``), kept so it stays allowed
+    allow_domain: str | None = None
 
     def __post_init__(self) -> None:
         if not self.title.strip():
@@ -299,7 +304,12 @@ class ContentItem:
             raise ContentError(f"weight {self.weight} must be between 0 and 1000")
 
     def matches(self, audience: Audience, now: datetime) -> bool:
-        return self.active and self.targeting.matches(audience) and self.schedule.matches(now)
+        return (
+            self.active
+            and not self.archived
+            and self.targeting.matches(audience)
+            and self.schedule.matches(now)
+        )
 
     def to_row(self) -> dict[str, Any]:
         t, s = self.targeting, self.schedule
@@ -319,9 +329,13 @@ class ContentItem:
             "date_from": s.date_from.isoformat() if s.date_from else None,
             "date_to": s.date_to.isoformat() if s.date_to else None,
             "weight": self.weight,
-            "active": int(self.active),
+            # An archived item is stored switched off, so whatever reads ``active = 1`` (the
+            # chooser, the doctor) never shows it; ``archived`` keeps the switch: 1 off, 2 on.
+            "active": int(self.active and not self.archived),
             "poster": self.poster,
             "video": self.video,
+            "archived": (2 if self.active else 1) if self.archived else 0,
+            "allow_domain": self.allow_domain,
         }
         if self.id is not None:
             row["id"] = self.id
@@ -350,9 +364,11 @@ class ContentItem:
                 date.fromisoformat(row["date_to"]) if row["date_to"] else None,
             ),
             weight=row["weight"],
-            active=bool(row["active"]),
+            active=bool(row["active"]) or row.get("archived") == 2,
             poster=row.get("poster"),
             video=row.get("video"),
+            archived=bool(row.get("archived")),
+            allow_domain=row.get("allow_domain"),
         )
 
     @classmethod
@@ -370,9 +386,15 @@ class ContentItem:
         allow_domains: Iterable[str] = (),
         poster: str | None = None,
         video: str | None = None,
+        archived: bool = False,
     ) -> ContentItem:
-        """A new item with its URL checked and normalised by the URL policy."""
-        normal = normalise_url(url, allow_domains)
+        """A new item with its URL checked and normalised by the URL policy.
+
+        A link allowed only by one of ``allow_domains`` keeps that domain with the item
+        (``allow_domain``), so an export of it imports again without the option.
+        """
+        domains = tuple(allow_domains)
+        normal = normalise_url(url, domains)
         return cls(
             None,
             (title or "").strip() or normal,
@@ -385,7 +407,144 @@ class ContentItem:
             active,
             poster,
             video,
+            archived,
+            own_domain(normal, domains),
         )
+
+
+def own_domain(normal: str, allow_domains: Iterable[str]) -> str | None:
+    """The allowed domain that admits a normalised link; None for YouTube links."""
+    if is_normalised(normal):
+        return None
+    host = (urlsplit(normal).hostname or "").lower()
+    for domain in allow_domains:
+        domain = check_domain(domain)
+        if host in (domain, f"www.{domain}"):
+            return domain
+    # Already in the catalogue from before domains were kept: its own host allows it.
+    return host[4:] if host.startswith("www.") and "." in host[4:] else host
+
+
+#: Fields :meth:`Catalogue.update` changes: the item's own, then its targeting's and schedule's.
+ITEM_FIELDS = (
+    "title", "url", "description", "tags", "targeting", "schedule", "weight", "active", "poster", "video",
+    "allow_domain",
+)  # fmt: skip
+TARGETING_FIELDS = ("people_min", "people_max", "postures", "orientations", "min_dwell_s")
+SCHEDULE_FIELDS = ("days", "time_from", "time_to", "date_from", "date_to")
+
+
+def changed_item(
+    item: ContentItem, changes: dict[str, Any], allow_domains: Iterable[str] = ()
+) -> ContentItem:
+    """``item`` with ``changes`` applied (typed values, see :meth:`Catalogue.update`), checked as new.
+
+    A new ``url`` is checked by the URL policy with ``allow_domains`` and the
+    domain the item already had.
+    """
+    known = (*ITEM_FIELDS, *TARGETING_FIELDS, *SCHEDULE_FIELDS)
+    unknown = [k for k in changes if k not in known]
+    if unknown:
+        raise ContentError(
+            f"cannot change {', '.join(map(repr, unknown))}; the fields are {', '.join(known)}"
+        )
+    own = {k: v for k, v in changes.items() if k in ITEM_FIELDS}
+    targeting = {k: v for k, v in changes.items() if k in TARGETING_FIELDS}
+    schedule = {k: v for k, v in changes.items() if k in SCHEDULE_FIELDS}
+    for key, allowed in (("postures", POSTURES), ("orientations", ORIENTATIONS)):
+        if key in targeting:
+            targeting[key] = _choices(targeting[key], allowed, key.rstrip("s"))
+    if "days" in schedule:
+        schedule["days"] = tuple(sorted(set(schedule["days"] or ())))
+    if "tags" in own:
+        own["tags"] = tuple(t.strip() for t in own["tags"] or () if t.strip())
+    if "title" in own:
+        own["title"] = str(own["title"] or "").strip()
+    if "description" in own:
+        own["description"] = str(own["description"] or "").strip()
+    if "weight" in own:
+        try:
+            own["weight"] = float(own["weight"])
+        except (TypeError, ValueError):
+            raise ContentError(f"weight {own['weight']!r} is not a number") from None
+    if "url" in own:
+        domains = [str(d) for d in (*allow_domains, own.get("allow_domain"), item.allow_domain) if d]
+        own["url"] = normalise_url(str(own["url"]), domains)
+        own["allow_domain"] = own_domain(own["url"], domains)
+    elif own.get("allow_domain"):
+        own["allow_domain"] = check_domain(own["allow_domain"])
+    base = own.pop("targeting", item.targeting)
+    when = own.pop("schedule", item.schedule)
+    return replace(
+        item,
+        targeting=replace(base, **targeting) if targeting else base,
+        schedule=replace(when, **schedule) if schedule else when,
+        **own,
+    )
+
+
+#: The text forms :func:`parse_changes` reads, as the CLI options and CSV cells write them.
+TEXT_FIELDS = (
+    "title", "url", "description", "tags", "people", "postures", "orientations", "min_dwell_s", "days",
+    "hours", "start_date", "end_date", "weight", "active", "poster", "video", "allow_domain",
+)  # fmt: skip
+
+
+def parse_changes(**text: str | None) -> dict[str, Any]:
+    """Typed changes for :meth:`Catalogue.update` from text (a CLI option, a CSV cell, a form field).
+
+    Only the names given change; None means "leave it", an empty string clears the
+    field to its default: any posture, every day, all day, no dates, no tags,
+    people 1-4, no poster or video (the drawn poster). Lists take ``,``
+    (``;`` too, as older exports wrote them), e.g. ``days="mon-fri,sun"``.
+    """
+    unknown = [k for k in text if k not in TEXT_FIELDS]
+    if unknown:
+        raise ContentError(
+            f"cannot change {', '.join(map(repr, unknown))}; the fields are {', '.join(TEXT_FIELDS)}"
+        )
+    out: dict[str, Any] = {}
+    given = {k: v for k, v in text.items() if v is not None}
+    for key, value in given.items():
+        if key in ("title", "url", "description"):
+            out[key] = value
+        elif key == "tags":
+            out["tags"] = tuple(_split(value))
+        elif key == "people":
+            targeting = Targeting.parse(people=value or None)
+            out["people_min"], out["people_max"] = targeting.people_min, targeting.people_max
+        elif key in ("postures", "orientations"):
+            out[key] = _choices(value, POSTURES if key == "postures" else ORIENTATIONS, key.rstrip("s"))
+        elif key == "min_dwell_s":
+            out["min_dwell_s"] = Targeting.parse(min_dwell_s=value).min_dwell_s
+        elif key == "days":
+            out["days"] = Schedule.parse(days=value).days
+        elif key == "hours":
+            schedule = Schedule.parse(hours=value)
+            out["time_from"], out["time_to"] = schedule.time_from, schedule.time_to
+        elif key in ("start_date", "end_date"):
+            day = _parse_date(value, "start date" if key == "start_date" else "end date")
+            out["date_from" if key == "start_date" else "date_to"] = day
+        elif key == "weight":
+            try:
+                out["weight"] = float(value)
+            except ValueError:
+                raise ContentError(f"weight {value!r} is not a number") from None
+        elif key == "active":
+            out["active"] = _flag(value, "the item")
+        elif key in ("poster", "video"):
+            out[key] = _media_cell({key: value.strip()}, "poster" if key == "poster" else "video")
+        elif key == "allow_domain":
+            out["allow_domain"] = check_domain(value) if value.strip() else None
+    return out
+
+
+class Upserted(NamedTuple):
+    """What :meth:`Catalogue.upsert_many` did, by URL."""
+
+    added: int
+    updated: int
+    unchanged: int
 
 
 def bucket_key(bucket: Bucket) -> str:
@@ -615,6 +774,25 @@ def add_media_and_neutral_titles(db: sqlite_utils.Database) -> None:
             db.conn.execute("UPDATE items SET title = ? WHERE id = ?", (neutral_title(row["id"]), row["id"]))
 
 
+@migrations
+def add_archive_and_allowed_domain(db: sqlite_utils.Database) -> None:
+    """v6: items can be archived (off the screen, impressions kept) and keep their allowed domain.
+
+    An archived item is stored with ``active = 0``, so every reader that picks
+    ``active = 1`` items (the chooser, the doctor) skips it; ``archived`` holds the
+    owner's switch for a restore: 0 not archived, 1 archived while off, 2 while on.
+    Links on a shop's own domain were allowed by an option or the configuration
+    when added; their host now goes with them.
+    """
+    items = db.table("items")
+    assert isinstance(items, sqlite_utils.db.Table)
+    items.add_column("archived", int, not_null_default=0)
+    items.add_column("allow_domain", str)
+    for row_id, url in db.conn.execute("SELECT id, url FROM items").fetchall():
+        if not is_normalised(url):
+            db.conn.execute("UPDATE items SET allow_domain = ? WHERE id = ?", (own_domain(url, ()), row_id))
+
+
 def neutral_title(number: int | str) -> str:
     return f"Video {number}"
 
@@ -817,36 +995,82 @@ class Catalogue:
 
     # -- items
 
-    def items(self, *, active_only: bool = False) -> list[ContentItem]:
-        where = " WHERE active = 1" if active_only else ""
+    def items(self, *, active_only: bool = False, archived: bool | None = False) -> list[ContentItem]:
+        """Items by id. ``archived``: False (the default) leaves archived items out, True gives
+        only them, None gives both. ``active_only`` gives only the items that may show."""
+        where = []
+        if active_only:
+            where.append("active = 1")
+        if archived is not None:
+            where.append("archived > 0" if archived else "archived = 0")
+        sql = "SELECT * FROM items" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         try:
-            return [ContentItem.from_row(r) for r in self.query(f"SELECT * FROM items{where} ORDER BY id")]
+            return [ContentItem.from_row(r) for r in self.query(sql)]
         except (ValueError, KeyError, TypeError) as exc:
             raise ContentError(
                 f"{self.path} holds an item that cannot be read ({exc}): {_FIX_CORRUPT}"
             ) from None
 
     def count(self) -> int:
+        """How many items, archived ones included."""
         return int(self.query("SELECT count(*) AS n FROM items")[0]["n"])
 
     def get(self, item_id: int) -> ContentItem:
-        rows = self.query("SELECT * FROM items WHERE id = ?", (item_id,))
-        if not rows:
+        """One item by id (archived or not)."""
+        return self.get_many([item_id])[0]
+
+    def get_many(self, ids: Iterable[int]) -> list[ContentItem]:
+        """Items by id, in the order given (each once); one error naming every id that is not there."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        rows = self.query(
+            f"SELECT * FROM items WHERE id IN ({', '.join('?' * len(wanted))})", wanted
+        ) if wanted else []
+        found = {r["id"]: ContentItem.from_row(r) for r in rows}
+        self._refuse_missing(wanted, found)
+        return [found[i] for i in wanted]
+
+    def _refuse_missing(self, wanted: Sequence[int], found: Iterable[int]) -> None:
+        missing = [i for i in wanted if i not in set(found)]
+        if missing:
+            some = "no item" if len(missing) == 1 else "no items"
             raise ContentError(
-                f"there is no item {item_id} in {self.path}; `heatcast content list` shows the ids"
+                f"there is {some} {', '.join(map(str, missing))} in {self.path}; nothing was changed "
+                "(`heatcast content list --all` shows the ids)"
             )
-        return ContentItem.from_row(rows[0])
+
+    def _locked_items(self, db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, ContentItem]:
+        """Inside a write transaction: the items, or one error naming the ids not there."""
+        wanted = list(dict.fromkeys(int(i) for i in ids))
+        if not wanted:
+            raise ContentError("give one or more item ids (`heatcast content list` shows them)")
+        cursor = db.conn.execute(
+            f"SELECT * FROM items WHERE id IN ({', '.join('?' * len(wanted))})", wanted
+        )
+        names = [d[0] for d in cursor.description]
+        found = {row[0]: ContentItem.from_row(dict(zip(names, row, strict=True))) for row in cursor}
+        self._refuse_missing(wanted, found)
+        return {i: found[i] for i in wanted}
+
+    def _duplicate(self, db: sqlite_utils.Database, url: str, but: int | None = None) -> None:
+        same = db.conn.execute(
+            "SELECT id, archived FROM items WHERE url = ? AND id IS NOT ?", (url, but)
+        ).fetchone()
+        if same:
+            if same[1]:
+                raise ContentError(
+                    f"{url} is already item {same[0]}, archived; bring it back with "
+                    f"`heatcast content restore {same[0]}`"
+                )
+            raise ContentError(
+                f"{url} is already item {same[0]}; change that item with `heatcast content edit {same[0]}`"
+            )
 
     def add(self, item: ContentItem) -> ContentItem:
         """Insert one item; refuses a URL that is already in the catalogue."""
 
         def insert() -> int:
             with self._write() as db:
-                same = db.conn.execute("SELECT id FROM items WHERE url = ?", (item.url,)).fetchone()
-                if same:
-                    raise ContentError(
-                        f"{item.url} is already item {same[0]}; remove it first or change that item"
-                    )
+                self._duplicate(db, item.url)
                 row = item.to_row()
                 row.pop("id", None)
                 cursor = db.conn.execute(
@@ -857,61 +1081,165 @@ class Catalogue:
 
         return replace(item, id=self._retry(insert, f"adding {item.url}"))
 
+    def update(self, item_id: int, *, allow_domains: Iterable[str] = (), **changes: Any) -> ContentItem:
+        """Change some fields of one item; the rest stay. Returns the item as stored.
+
+        ``changes`` are typed values by name: the item's own fields (``title``,
+        ``url``, ``description``, ``tags``, ``weight``, ``active``, ``poster`` and
+        ``video`` as stored names from :func:`heatcast.firmware.media.store`, or
+        whole ``targeting``/``schedule`` objects) or single fields of its
+        targeting (``people_min``, ``people_max``, ``postures``, ``orientations``,
+        ``min_dwell_s``) and schedule (``days`` as 0-6, ``time_from``, ``time_to``,
+        ``date_from``, ``date_to``). :func:`parse_changes` makes them from the
+        text forms the CLI and CSV use. The result is checked as a new item is
+        (a new ``url`` by the URL policy with ``allow_domains`` and the item's own
+        domain, and against the other items' URLs); nothing changes on an error.
+        """
+        return self.update_many([item_id], allow_domains=allow_domains, **changes)[0]
+
+    def update_many(
+        self, ids: Iterable[int], *, allow_domains: Iterable[str] = (), **changes: Any
+    ) -> list[ContentItem]:
+        """The same ``changes`` (as :meth:`update`) to several items, all or nothing."""
+        domains = tuple(allow_domains)
+        wanted = list(ids)
+
+        def write() -> list[ContentItem]:
+            with self._write() as db:
+                items = self._locked_items(db, wanted)
+                if "url" in changes and len(items) > 1:
+                    raise ContentError("a URL belongs to one item; give one id to change it")
+                out = []
+                for item_id, item in items.items():
+                    new = changed_item(item, changes, domains)
+                    if new.url != item.url:
+                        self._duplicate(db, new.url, but=item_id)
+                    row = new.to_row()
+                    row.pop("id", None)
+                    db.conn.execute(
+                        f"UPDATE items SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                        (*row.values(), item_id),
+                    )
+                    out.append(new)
+                return out
+
+        result: list[ContentItem] = self._retry(write, "changing items")
+        return result
+
+    def _flip(
+        self, ids: Iterable[int], change: Callable[[ContentItem], ContentItem], doing: str
+    ) -> list[ContentItem]:
+        """Apply ``change`` to each item of ``ids`` in one transaction; the items as stored."""
+        wanted = list(ids)
+
+        def write() -> list[ContentItem]:
+            with self._write() as db:
+                out = []
+                for item_id, item in self._locked_items(db, wanted).items():
+                    new = change(item)
+                    if new != item:
+                        row = new.to_row()
+                        db.conn.execute(
+                            "UPDATE items SET active = ?, archived = ? WHERE id = ?",
+                            (row["active"], row["archived"], item_id),
+                        )
+                    out.append(new)
+                return out
+
+        result: list[ContentItem] = self._retry(write, doing)
+        return result
+
+    def set_active(self, ids: int | Iterable[int], active: bool) -> list[ContentItem]:
+        """Switch items on or off (all or nothing). An archived item stays archived; the switch
+        applies once it is restored."""
+        wanted = [ids] if isinstance(ids, int) else list(ids)
+        return self._flip(wanted, lambda item: replace(item, active=active), "switching items")
+
+    def archive(self, ids: Iterable[int]) -> list[ContentItem]:
+        """Take items off the screen but keep them, their impressions and what was learned
+        (all or nothing); :meth:`restore` brings them back as they were. Already archived
+        items stay so."""
+        return self._flip(ids, lambda item: replace(item, archived=True), "archiving items")
+
+    def restore(self, ids: Iterable[int]) -> list[ContentItem]:
+        """Bring archived items back, switched on or off as they were when archived."""
+        return self._flip(ids, lambda item: replace(item, archived=False), "restoring items")
+
+    def delete_items(self, ids: Iterable[int]) -> list[ContentItem]:
+        """Delete items for good with their impressions and learned engagement (one
+        transaction, all or nothing); returns what was deleted. Their media files stay
+        (another item may share one). To keep the history, :meth:`archive` instead."""
+        wanted = list(ids)
+
+        def delete() -> list[ContentItem]:
+            with self._write() as db:
+                items = self._locked_items(db, wanted)
+                marks = ", ".join("?" * len(items))
+                for table, column in (("impressions", "content_id"), ("engagement", "content_id")):
+                    db.conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", tuple(items))
+                db.conn.execute(f"DELETE FROM items WHERE id IN ({marks})", tuple(items))
+                return list(items.values())
+
+        result: list[ContentItem] = self._retry(delete, "deleting items")
+        return result
+
+    def remove(self, item_id: int) -> ContentItem:
+        """Delete one item for good, as :meth:`delete_items` (``content remove`` archives instead)."""
+        return self.delete_items([item_id])[0]
+
     def upsert_many(
         self, items: Sequence[ContentItem], progress: Callable[[int], None] | None = None
-    ) -> tuple[int, int]:
-        """Add or replace (by URL) all ``items`` in ONE transaction; returns (added, updated)."""
+    ) -> Upserted:
+        """Add or change (by URL) all ``items`` in ONE transaction; counts added, updated, unchanged.
 
-        def write() -> tuple[int, int]:
-            added = updated = 0
+        An item whose every field is already as given is left alone (and counted
+        unchanged). An item without a poster or video (from a legacy table or an
+        older export) keeps the ones it has.
+        """
+
+        def write() -> Upserted:
+            added = updated = unchanged = 0
             with self._write() as db:
-                existing = dict(db.conn.execute("SELECT url, id FROM items").fetchall())
+                cursor = db.conn.execute("SELECT * FROM items")
+                names = [d[0] for d in cursor.description]
+                existing: dict[str, ContentItem] = {}
+                for values in cursor:
+                    stored = ContentItem.from_row(dict(zip(names, values, strict=True)))
+                    existing[stored.url] = stored
                 for number, item in enumerate(items, 1):
-                    row = item.to_row()
-                    row.pop("id", None)
-                    if item.url in existing:
-                        # A file without posters or videos (a legacy table, an older export)
-                        # keeps the ones the item has.
-                        sets = ", ".join(
-                            f"{k} = COALESCE(?, {k})" if k in ("poster", "video") else f"{k} = ?" for k in row
+                    was = existing.get(item.url)
+                    if was is not None:
+                        new = replace(
+                            item,
+                            id=was.id,
+                            poster=item.poster if item.poster is not None else was.poster,
+                            video=item.video if item.video is not None else was.video,
                         )
-                        db.conn.execute(
-                            f"UPDATE items SET {sets} WHERE id = ?", (*row.values(), existing[item.url])
-                        )
-                        updated += 1
+                        if new.to_row() == was.to_row():
+                            unchanged += 1
+                        else:
+                            row = new.to_row()
+                            row.pop("id")
+                            db.conn.execute(
+                                f"UPDATE items SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                                (*row.values(), was.id),
+                            )
+                            updated += 1
                     else:
+                        row = item.to_row()
+                        row.pop("id", None)
                         cursor = db.conn.execute(
                             f"INSERT INTO items ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                             tuple(row.values()),
                         )
-                        existing[item.url] = cursor.lastrowid
+                        existing[item.url] = replace(item, id=cursor.lastrowid)
                         added += 1
                     if progress is not None and number % 1000 == 0:
                         progress(number)
-            return added, updated
+            return Upserted(added, updated, unchanged)
 
-        result: tuple[int, int] = self._retry(write, "importing items")
+        result: Upserted = self._retry(write, "importing items")
         return result
-
-    def set_active(self, item_id: int, active: bool) -> None:
-        self.get(item_id)
-        self._retry(
-            lambda: self.db.execute("UPDATE items SET active = ? WHERE id = ?", (int(active), item_id)),
-            "changing an item",
-        )
-
-    def remove(self, item_id: int) -> ContentItem:
-        """Delete an item with its impressions and learned engagement (one transaction)."""
-        item = self.get(item_id)
-
-        def delete() -> None:
-            with self._write() as db:
-                db.conn.execute("DELETE FROM impressions WHERE content_id = ?", (item_id,))
-                db.conn.execute("DELETE FROM engagement WHERE content_id = ?", (item_id,))
-                db.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
-
-        self._retry(delete, f"removing item {item_id}")
-        return item
 
     # -- impressions and learning
 
@@ -1070,6 +1398,7 @@ class ImportSummary:
     items: int = 0
     added: int = 0
     updated: int = 0
+    unchanged: int = 0
     merged: int = 0
     mapped: dict[str, int] = field(default_factory=dict)
     unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -1077,7 +1406,7 @@ class ImportSummary:
     def lines(self) -> list[str]:
         out = [
             f"imported {self.items} items from {self.source} ({self.kind}): "
-            f"{self.added} added, {self.updated} updated"
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
             + (f", {self.merged} duplicate rows merged" if self.merged else "")
         ]
         if self.mapped:
@@ -1097,8 +1426,8 @@ class ImportSummary:
     def to_json(self) -> dict[str, Any]:
         return {
             "source": str(self.source), "kind": self.kind, "items": self.items, "added": self.added,
-            "updated": self.updated, "merged": self.merged, "mapped": self.mapped,
-            "unmapped": self.unmapped,
+            "updated": self.updated, "unchanged": self.unchanged, "merged": self.merged,
+            "mapped": self.mapped, "unmapped": self.unmapped,
         }  # fmt: skip
 
 
@@ -1354,7 +1683,7 @@ def import_file(
                 check_name(name, kind, folder)
     if progress is not None:
         progress(0)
-    summary.added, summary.updated = catalogue.upsert_many(items, progress)
+    summary.added, summary.updated, summary.unchanged = catalogue.upsert_many(items, progress)
     return summary
 
 
@@ -1436,7 +1765,7 @@ def diagnose(path: Path, allow_domains: Iterable[str] = ()) -> list[str]:
         )
     for item in items:
         try:
-            normalise_url(item.url, allow_domains)
+            normalise_url(item.url, [*allow_domains, *([item.allow_domain] if item.allow_domain else [])])
         except ContentError as exc:
             problems.append(f"{path} item {item.id}: {exc}; fix it with `heatcast content remove {item.id}`")
     return problems

@@ -65,8 +65,8 @@ def test_csv_export_then_import_round_trips(tmp_path: Path) -> None:
         summary = import_file(target, tmp_path / "items.csv")
         assert (summary.added, summary.updated, exported) == (len(originals), 0, len(originals))
         assert [i.to_row() for i in target.items()] == originals
-        again = import_file(target, tmp_path / "items.csv")  # re-import updates by URL
-        assert (again.added, again.updated) == (0, len(originals))
+        again = import_file(target, tmp_path / "items.csv")  # matched by URL, nothing to change
+        assert (again.added, again.updated, again.unchanged) == (0, 0, len(originals))
 
 
 def test_a_bad_csv_row_imports_nothing_and_names_the_line(tmp_path: Path) -> None:
