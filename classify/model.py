@@ -11,11 +11,15 @@ refused with a message saying what to do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
-from collections.abc import Callable
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -43,6 +47,35 @@ LABELS: dict[str, tuple[str, ...]] = {
 MAX_MODEL_BYTES = 32 * 1024
 
 I8 = npt.NDArray[np.int8]
+#: What the TFLite runtime prints on stderr from C++ as it sets up, which no flag turns off.
+_RUNTIME_CHATTER = ("INFO: Created TensorFlow Lite", "INFO: Initialized TensorFlow Lite")
+
+
+@contextlib.contextmanager
+def runtime_quiet() -> Iterator[None]:
+    """Route what the TFLite runtime prints on stderr while setting up into the log, at debug.
+
+    Anything else written to stderr meanwhile (another thread's log line) is passed on.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield  # no real stderr (an embedding host): nothing to route
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read(1 << 16).decode("utf-8", "replace").splitlines():
+                if line.startswith(_RUNTIME_CHATTER):
+                    log.debug("tflite: %s", line)
+                elif line:
+                    sys.stderr.write(line + "\n")
 
 
 def default_model_path() -> Path:
@@ -104,7 +137,8 @@ class ThermalModel:
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self.interpreter.resize_tensor_input(self.input_index, [batch, *features.INPUT_SHAPE])
-            self.interpreter.allocate_tensors()
+            with runtime_quiet():
+                self.interpreter.allocate_tensors()
             self._batch = batch
 
     def predict_raw(self, q: I8, chunk: int = 4096) -> list[I8]:
@@ -230,8 +264,9 @@ def load_model(path: Path | str | None = None) -> ThermalModel:
         raise ModelError(f"{path}: corrupt TFLite model ({problem}); retrain or reinstall heatcast")
     interpreter_class = _interpreter_class()
     try:
-        it = interpreter_class(model_content=content, num_threads=1)
-        it.allocate_tensors()
+        with runtime_quiet():
+            it = interpreter_class(model_content=content, num_threads=1)
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path}: corrupt TFLite model ({first}); retrain or reinstall heatcast") from None

@@ -59,6 +59,18 @@ def colour_index(value: float, low: float, high: float) -> int:
     return PALETTE[step]
 
 
+#: Without colour, warmth as ink: cold is blank, the warmest is the densest character.
+ASCII_RAMP = " .:-=+*#%@"
+
+
+def ramp_char(value: float, low: float, high: float) -> str:
+    """The ASCII character for ``value`` on the scale ``low``..``high``."""
+    if not math.isfinite(value):
+        return "?"
+    share = (value - low) / (high - low) if high > low else 0.5
+    return ASCII_RAMP[round(min(1.0, max(0.0, share)) * (len(ASCII_RAMP) - 1))]
+
+
 def _ink(index: int) -> str:
     red, green, blue = _rgb_of(index)
     return "\x1b[30m" if 0.299 * red + 0.587 * green + 0.114 * blue > 140 else "\x1b[97m"
@@ -124,15 +136,17 @@ def render(
                 text = f"{value:5.1f}".center(CELL_WIDTH) if values and line == 0 else " " * CELL_WIDTH
                 if colour:
                     cells.append(f"\x1b[48;5;{index}m{_ink(index)}{text}")
+                elif values:
+                    cells.append(text)
                 else:
-                    cells.append(text if values else "#" * CELL_WIDTH)
+                    cells.append(ramp_char(float(value), scale.low, scale.high) * CELL_WIDTH)
             lines.append("".join(cells) + (RESET if colour else ""))
     steps = len(PALETTE)
     bar_width = CELL_WIDTH * 8 - 16
     bar = []
     for i in range(bar_width):
         index = PALETTE[min(steps - 1, i * steps // bar_width)]
-        bar.append(f"\x1b[48;5;{index}m " if colour else "-")
+        bar.append(f"\x1b[48;5;{index}m " if colour else ASCII_RAMP[i * len(ASCII_RAMP) // bar_width])
     lines.append(f"{scale.low:6.1f} C " + "".join(bar) + (RESET if colour else "") + f" {scale.high:.1f} C")
     return lines
 

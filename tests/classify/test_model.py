@@ -110,3 +110,20 @@ def test_runtime_path_imports_neither_tensorflow_nor_sklearn(shipped_model: Path
     assert out.returncode == 0, out.stderr
     assert "SCIPY False" in out.stdout
     assert "HEAVY []" in out.stdout
+
+
+def test_loading_the_model_prints_nothing_on_stderr(tmp_path):
+    """The TFLite runtime's set-up chatter goes to the log at debug, not onto a --json run's stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)\n"
+        "from heatcast.classify.model import load_model\n"
+        "load_model(None).predict_raw\n"
+        "print('loaded')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stderr == ""
+    assert "loaded" in out.stdout

@@ -142,3 +142,21 @@ def test_ctrl_c_ends_view_cleanly_with_status_0(tmp_path):
     assert process.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert re.search(rb"\d+ frames in", err)
+
+
+def test_without_colour_warmth_still_shows():
+    from heatcast.firmware.cli_sensor import ASCII_RAMP
+
+    pixels = np.full((8, 8), 20.0, dtype=np.float32)
+    pixels[3, 4] = 35.0
+    pixels[3, 5] = 27.0
+    frame = Frame(pixels, 25.0, 0.0, 0)
+    lines = render(frame, Scale(18.0, 36.0), fps=None, source="x", values=False, colour=False)
+    assert all("\x1b[" not in line for line in lines)
+    cells = lines[2:-1]
+    row = cells[3 * len(cells) // 8]
+    width = len(row) // 8
+    chars = [row[i * width] for i in range(8)]
+    # the person is the densest ink, the lukewarm pixel between, the room faint
+    assert ASCII_RAMP.index(chars[4]) > ASCII_RAMP.index(chars[5]) > ASCII_RAMP.index(chars[0])
+    assert len(set(cells)) > 1
