@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -45,6 +47,21 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+#: How heatcast's messages name their fix: "what is wrong: do this" or "...; do this".
+_FIX = re.compile(
+    r"(?:: |; )((?:check|give|use|run|set|plug|create|install|free|stop|start|remove|make|add|connect|"
+    r"retrain|reinstall|copy|leave|open|edit|upgrade|let|replace|point|enable|pass|choose|try|wait|"
+    r"unplug|restore|delete|rename|shorten|fix|keep|move|see|ask|put|write|record|sudo)\b.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def fix_of(message: str) -> str | None:
+    """The remedy an error message names, if it names one."""
+    match = _FIX.search(message)
+    return match.group(1) if match else None
+
+
 class LazyGroup(click.Group):
     """Loads each subcommand's module on first use; turns heatcast errors into one line."""
 
@@ -68,11 +85,22 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Kept so that an error can be answered in the form the command was asked for.
+        ctx.meta.setdefault("heatcast.args", list(args))
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HeatcastError as exc:
             log.debug("error detail", exc_info=True)
+            args = ctx.meta.get("heatcast.args", [])
+            asked_json = "--json" in (args[: args.index("--")] if "--" in args else args)
+            if asked_json:
+                # A monitoring script reads JSON whatever happened: the same exit status, as JSON.
+                click.echo(json.dumps({"error": str(exc), "fix": fix_of(str(exc))}))
+                sys.exit(2)
             fail(str(exc))
 
 
