@@ -103,6 +103,45 @@ def cli_replay(path: Path, frames: int) -> dict[str, float]:
     return {"seconds": round(wall, 3), "frames": lines, "frames_per_second_incl_startup": round(lines / wall)}
 
 
+def replay_memory(path: Path, times: int = 10) -> dict[str, Any]:
+    """Peak RSS of `heatcast replay --jsonl` on a trace and on the same trace ``times`` as long.
+
+    Bounded memory means the ratio stays near 1 whatever the length.
+    """
+    long = path.with_name("long.csv.gz")
+    import gzip
+
+    with gzip.open(long, "wt", encoding="utf-8") as out, path.open(encoding="utf-8") as src:
+        lines = src.read().splitlines(keepends=True)
+        head = [line for line in lines if line.startswith("#") or line.startswith("t,")]
+        body = [line for line in lines if line not in head]
+        out.writelines(head)
+        span = len(body) / 10.0
+        for k in range(times):
+            for line in body:
+                t, rest = line.split(",", 1)
+                out.write(f"{float(t) + k * span:.1f},{rest}")
+    code = (
+        "import resource, sys\n"
+        "from heatcast.firmware.cli import main\n"
+        "try:\n    main(['replay', sys.argv[1], '--jsonl'])\n"
+        "except SystemExit:\n    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    )
+    peaks = {}
+    for name, trace in (("short", path), ("long", long)):
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(trace)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, check=True,
+        )  # fmt: skip
+        peaks[name] = int(done.stderr.strip().splitlines()[-1]) / 1024
+    return {
+        "frames_short": len(body), "frames_long": len(body) * times,
+        "peak_rss_mb_short": round(peaks["short"], 1), "peak_rss_mb_long": round(peaks["long"], 1),
+        "ratio_long_to_short": round(peaks["long"] / peaks["short"], 2),
+    }  # fmt: skip
+
+
 def load_ms(repeat: int) -> dict[str, Any]:
     path = default_model_path()
     load_model(path)  # the runtime's import is not the model's load
@@ -141,6 +180,7 @@ def run(frames: int = 20_000, repeat: int = 3) -> dict[str, Any]:
             "per_frame": per_frame(data[: min(frames, 5000)], repeat),
             "replay_frames_per_second": replay_fps(path, repeat),
             "cli_replay": cli_replay(path, frames),
+            "replay_memory": replay_memory(path),
             "model_load": load_ms(repeat),
         }
     return result

@@ -102,11 +102,22 @@ def _chunks(path: Path, labels: bool = True) -> Iterator[Chunk]:
 
 
 def replay_trace(
-    path: Path, runner: Runner, out: TextIO, jsonl: bool, picker: _ContentPicker | None = None
+    path: Path,
+    runner: Runner,
+    out: TextIO,
+    jsonl: bool,
+    picker: _ContentPicker | None = None,
+    *,
+    steps: bool = False,
 ) -> tuple[list[tuple[float, int, int]], int, float]:
-    """Run a trace from a cold start; returns (t, presence, count) per frame, frames, busy seconds."""
+    """Run a trace from a cold start, in memory that does not grow with its length.
+
+    Returns the (t, presence, count) steps (each change, and the last frame; only
+    with ``steps``, for a picture), the number of frames and the busy seconds.
+    """
     runner.reset()
     series: list[tuple[float, int, int]] = []
+    final: tuple[float, int, int] | None = None
     frames = 0
     busy = 0.0
     last: tuple[object, ...] | None = None
@@ -129,7 +140,14 @@ def replay_trace(
                     if picker is not None:
                         line += f"  -> {picker.url_for(a)}"
                     out.write(line + "\n")
-        series += [(a.t, int(a.presence), a.count) for a in audiences]
+        if steps and audiences:
+            for a in audiences:
+                if not series or (series[-1][1], series[-1][2]) != (int(a.presence), a.count):
+                    series.append((a.t, int(a.presence), a.count))
+            last_a = audiences[-1]
+            final = (last_a.t, int(last_a.presence), last_a.count)
+    if final is not None and series[-1] != final:
+        series.append(final)
     return series, frames, busy
 
 
@@ -200,7 +218,7 @@ def replay(
     runner = make_runner(model, baseline)
     picker = _ContentPicker(content_db) if content_db is not None else None
     out = sys.stdout
-    series, frames, busy = replay_trace(trace, runner, out, jsonl, picker)
+    series, frames, busy = replay_trace(trace, runner, out, jsonl, picker, steps=png is not None)
     if not jsonl:
         rate = f", {frames / busy:,.0f} frames/s" if busy > 0 else ""
         out.write(f"{frames} frames{rate}\n")
