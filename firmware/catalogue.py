@@ -495,7 +495,7 @@ def parse_changes(**text: str | None) -> dict[str, Any]:
 
     Only the names given change; None means "leave it", an empty string clears the
     field to its default: any posture, every day, all day, no dates, no tags,
-    people 1-4, no poster or video (the drawn poster). Lists take ``,``
+    people 1-4, weight 1, no poster or video (the drawn poster). Lists take ``,``
     (``;`` too, as older exports wrote them), e.g. ``days="mon-fri,sun"``.
     """
     unknown = [k for k in text if k not in TEXT_FIELDS]
@@ -527,7 +527,7 @@ def parse_changes(**text: str | None) -> dict[str, Any]:
             out["date_from" if key == "start_date" else "date_to"] = day
         elif key == "weight":
             try:
-                out["weight"] = float(value)
+                out["weight"] = float(value) if value.strip() else 1.0
             except ValueError:
                 raise ContentError(f"weight {value!r} is not a number") from None
         elif key == "active":
@@ -1032,9 +1032,9 @@ class Catalogue:
     def _refuse_missing(self, wanted: Sequence[int], found: Iterable[int]) -> None:
         missing = [i for i in wanted if i not in set(found)]
         if missing:
-            some = "no item" if len(missing) == 1 else "no items"
+            some = "is no item" if len(missing) == 1 else "are no items"
             raise ContentError(
-                f"there is {some} {', '.join(map(str, missing))} in {self.path}; nothing was changed "
+                f"there {some} {', '.join(map(str, missing))} in {self.path}; nothing was changed "
                 "(`heatcast content list --all` shows the ids)"
             )
 
@@ -1348,11 +1348,22 @@ class Catalogue:
 
 # --------------------------------------------------------------------------- import / export
 
-#: CSV columns, for export and import alike. Lists inside a cell are separated by ";".
+#: CSV columns (and JSON keys), for export and import alike. Lists inside a cell are separated
+#: by "," as on the command line (";" is still read, as older exports wrote it).
 CSV_COLUMNS = (
     "id", "title", "url", "description", "tags", "people", "postures", "orientations",
     "min_dwell_s", "days", "hours", "start_date", "end_date", "weight", "active", "poster", "video",
+    "archived", "allow_domain",
 )  # fmt: skip
+#: The formats ``content export`` writes and ``content import`` reads (besides the old system's table).
+FORMATS = {"csv": "CSV", "json": "JSON", "nl": "newline-delimited JSON"}
+#: Keys a JSON item may have that are derived, so an import ignores them.
+_DERIVED_KEYS = ("attract",)
+_FORMAT_HINT = (
+    "heatcast imports CSV, a JSON array, newline-delimited JSON (one object a line), as "
+    "`heatcast content export --csv/--json/--nl` writes them, or the old system's SQLite file "
+    "(table youtube_urls)"
+)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _TRUE = {"1", "yes", "true", "y", "on", ""}
 _FALSE = {"0", "no", "false", "n", "off"}
@@ -1400,15 +1411,19 @@ class ImportSummary:
     updated: int = 0
     unchanged: int = 0
     merged: int = 0
+    #: shop domains the file's own rows allowed (their allow_domain cells)
+    domains: list[str] = field(default_factory=list)
     mapped: dict[str, int] = field(default_factory=dict)
     unmapped: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [
-            f"imported {self.items} items from {self.source} ({self.kind}): "
+            f"imported {self.items} items from {self.source} (detected: {self.kind}): "
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
             + (f", {self.merged} duplicate rows merged" if self.merged else "")
         ]
+        if self.domains:
+            out.append(f"links allowed by the file's allow_domain cells: {', '.join(self.domains)}")
         if self.mapped:
             done = ", ".join(f"{k} x{n}" for k, n in sorted(self.mapped.items()))
             out.append(f"mapped to thermal targeting: {done}")
@@ -1427,92 +1442,191 @@ class ImportSummary:
         return {
             "source": str(self.source), "kind": self.kind, "items": self.items, "added": self.added,
             "updated": self.updated, "unchanged": self.unchanged, "merged": self.merged,
-            "mapped": self.mapped, "unmapped": self.unmapped,
+            "domains": self.domains, "mapped": self.mapped, "unmapped": self.unmapped,
         }  # fmt: skip
 
 
-def _flag(text: str, where: str) -> bool:
+def _flag(text: str, where: str, what: str = "active") -> bool:
     low = text.strip().lower()
     if low in _TRUE:
         return True
     if low in _FALSE:
         return False
-    raise ContentError(f"{where}: active {text!r} must be 1/0, yes/no or true/false")
+    raise ContentError(f"{where}: {what} {text!r} must be 1/0, yes/no or true/false")
 
 
-def _read_csv(path: Path, allow_domains: Iterable[str]) -> list[ContentItem]:
+def _item_from_cells(cell: dict[str, str], where: str, allow_domains: Sequence[str]) -> ContentItem:
+    """One item from the text cells of an import row (CSV, or JSON made text), checked as ``add``."""
+    try:
+        weight = float(cell.get("weight") or 1.0)
+    except ValueError:
+        raise ContentError(f"{where}: weight {cell['weight']!r} is not a number") from None
+    try:
+        # The row's own allowed domain (as export writes it) admits its link, and only its own.
+        own = cell.get("allow_domain") or ""
+        domains = (*allow_domains, check_domain(own)) if own else allow_domains
+        return ContentItem.create(
+            cell["url"],
+            cell.get("title"),
+            description=cell.get("description", ""),
+            tags=_split(cell.get("tags")),
+            targeting=Targeting.parse(
+                cell.get("people") or None,
+                cell.get("postures"),
+                cell.get("orientations"),
+                cell.get("min_dwell_s"),
+            ),
+            schedule=Schedule.parse(
+                cell.get("days"), cell.get("hours"), cell.get("start_date"), cell.get("end_date")
+            ),
+            weight=weight,
+            active=_flag(cell.get("active", ""), where),
+            allow_domains=domains,
+            poster=_media_cell(cell, "poster"),
+            video=_media_cell(cell, "video"),
+            archived=_flag(cell.get("archived") or "0", where, "archived"),
+        )
+    except ContentError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ContentError(f"{where}: {exc}") from None
+
+
+def _unique(items: list[ContentItem], item: ContentItem, seen: dict[str, str], name: str, at: str) -> None:
+    """Append ``item`` (from ``at``, "line 3", in file ``name``) unless its URL came earlier."""
+    if item.url in seen:
+        raise ContentError(f"{name} {at}: {item.url} is already on {seen[item.url]}; keep one of them")
+    seen[item.url] = at
+    items.append(item)
+
+
+def _read_csv(text: str, name: str, allow_domains: Sequence[str]) -> list[ContentItem]:
     import csv
 
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ContentError(
-            f"{path} is neither UTF-8 CSV nor an SQLite file ({exc.reason} at byte {exc.start})"
-        ) from None
-    except OSError as exc:
-        raise ContentError(f"cannot read {path}: {exc.strerror}") from None
     reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
     try:
         header = reader.fieldnames or []
     except csv.Error as exc:
-        raise ContentError(f"{path} line 1: not valid CSV ({exc})") from None
+        raise ContentError(f"{name} line 1: not valid CSV ({exc})") from None
     names = [h.strip().lower() for h in header]
     unknown = [h for h in names if h not in CSV_COLUMNS]
     if "url" not in names or unknown:
         why = f"unknown columns {', '.join(map(repr, unknown))}" if unknown else "no url column"
         raise ContentError(
-            f"{path} line 1: {why}; the columns are {', '.join(CSV_COLUMNS)} "
+            f"{name} line 1: {why}; the columns are {', '.join(CSV_COLUMNS)} "
             "(as `heatcast content export` writes them; only url is required)"
         )
     reader.fieldnames = names
     items: list[ContentItem] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     try:
         for row in reader:
-            where = f"{path} line {reader.line_num}"
+            where = f"{name} line {reader.line_num}"
             if None in row or any(v is None for v in row.values()):
                 raise ContentError(f"{where}: {len(header)} cells expected; check the commas and quotes")
             cell = {k: (v or "").strip() for k, v in row.items()}
             if not any(cell.values()):
                 continue
-            try:
-                weight = float(cell.get("weight") or 1.0)
-            except ValueError:
-                raise ContentError(f"{where}: weight {cell['weight']!r} is not a number") from None
-            try:
-                item = ContentItem.create(
-                    cell["url"],
-                    cell.get("title"),
-                    description=cell.get("description", ""),
-                    tags=_split(cell.get("tags")),
-                    targeting=Targeting.parse(
-                        cell.get("people") or None,
-                        cell.get("postures"),
-                        cell.get("orientations"),
-                        cell.get("min_dwell_s"),
-                    ),
-                    schedule=Schedule.parse(
-                        cell.get("days"), cell.get("hours"), cell.get("start_date"), cell.get("end_date")
-                    ),
-                    weight=weight,
-                    active=_flag(cell.get("active", ""), where),
-                    allow_domains=allow_domains,
-                    poster=_media_cell(cell, "poster"),
-                    video=_media_cell(cell, "video"),
-                )
-            except ContentError as exc:
-                if str(exc).startswith(str(path)):
-                    raise
-                raise ContentError(f"{where}: {exc}") from None
-            if item.url in seen:
-                raise ContentError(
-                    f"{where}: {item.url} is already on line {seen[item.url]}; keep one of them"
-                )
-            seen[item.url] = reader.line_num
-            items.append(item)
+            item = _item_from_cells(cell, where, allow_domains)
+            _unique(items, item, seen, name, f"line {reader.line_num}")
     except csv.Error as exc:
-        raise ContentError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+        raise ContentError(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
     return items
+
+
+def _json_cell(value: Any, key: str, where: str) -> str:
+    """A JSON value as the text a CSV cell would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float, str)):
+        return str(value).strip()
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ",".join(str(v).strip() for v in value)
+    raise ContentError(f"{where}: {key} must be text, a number, true/false or a list of text")
+
+
+def _item_from_json(obj: Any, where: str, allow_domains: Sequence[str]) -> ContentItem | None:
+    if not isinstance(obj, dict):
+        raise ContentError(f"{where}: an item must be a JSON object, not {type(obj).__name__}")
+    keys = {str(k).strip().lower(): v for k, v in obj.items()}
+    unknown = [k for k in keys if k not in CSV_COLUMNS and k not in _DERIVED_KEYS]
+    if unknown or "url" not in keys:
+        why = f"unknown keys {', '.join(map(repr, unknown))}" if unknown else "no url"
+        raise ContentError(
+            f"{where}: {why}; the keys are {', '.join(CSV_COLUMNS)} "
+            "(as `heatcast content export --json` writes them; only url is required)"
+        )
+    cell = {k: _json_cell(v, k, where) for k, v in keys.items() if k not in _DERIVED_KEYS}
+    return _item_from_cells(cell, where, allow_domains) if any(cell.values()) else None
+
+
+def _read_json(text: str, name: str, allow_domains: Sequence[str]) -> list[ContentItem]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContentError(f"{name} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise ContentError(
+            f"{name}: JSON must be an array of items, as `heatcast content export --json` writes it"
+        )
+    items: list[ContentItem] = []
+    seen: dict[str, str] = {}
+    for number, obj in enumerate(data, 1):
+        item = _item_from_json(obj, f"{name} item {number}", allow_domains)
+        if item is not None:
+            _unique(items, item, seen, name, f"item {number}")
+    return items
+
+
+def _read_nl(text: str, name: str, allow_domains: Sequence[str]) -> list[ContentItem]:
+    items: list[ContentItem] = []
+    seen: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name} line {number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ContentError(
+                f"{where}: not valid JSON ({exc.msg}); newline-delimited JSON holds one object a line"
+            ) from None
+        item = _item_from_json(obj, where, allow_domains)
+        if item is not None:
+            _unique(items, item, seen, name, f"line {number}")
+    return items
+
+
+def detect_format(data: bytes, name: str = "the file") -> str:
+    """What an import file holds, by its content: "sqlite", "csv", "json" or "nl"; else one clear error."""
+    if data.startswith(_SQLITE_MAGIC):
+        return "sqlite"
+    if name.lower().endswith((".db", ".sqlite", ".sqlite3")):
+        raise ContentError(f"{name} is not an SQLite file (its header is wrong); is it corrupt?")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContentError(
+            f"{name} is neither UTF-8 CSV nor an SQLite file ({exc.reason} at byte {exc.start}); "
+            + _FORMAT_HINT
+        ) from None
+    start = text.lstrip()[:1]
+    if start == "[":
+        return "json"
+    if start == "{":
+        return "nl"
+    import csv
+
+    first = next(iter(text.splitlines()), "")
+    try:
+        header = next(csv.reader([first]), [])
+    except csv.Error:
+        header = []
+    if not text.strip() or any(h.strip().lower() in CSV_COLUMNS for h in header):
+        return "csv"
+    raise ContentError(f"{name} is not in a format heatcast reads; {_FORMAT_HINT}")
 
 
 def _media_cell(cell: dict[str, str], kind: Kind) -> str | None:
@@ -1638,43 +1752,66 @@ def _read_legacy(path: Path, allow_domains: Iterable[str], summary: ImportSummar
         # a title, which the screen shows. The description is kept, unused, as before.
         title = neutral_title(len(by_url) + 1)
         by_url[normal] = ContentItem(
-            None, title, normal, (description or "").strip(), tuple(tokens), targeting
+            None, title, normal, (description or "").strip(), tuple(tokens), targeting,
+            allow_domain=own_domain(normal, allow_domains),
         )
     return list(by_url.values())
 
 
-def read_import(path: Path, allow_domains: Iterable[str] = ()) -> tuple[list[ContentItem], ImportSummary]:
-    """Read and check a whole import file (CSV or legacy SQLite) without touching any catalogue."""
+def read_import(
+    path: Path | str, allow_domains: Iterable[str] = (), *, data: bytes | None = None
+) -> tuple[list[ContentItem], ImportSummary]:
+    """Read and check a whole import without touching any catalogue.
+
+    The format is found from the content (see :func:`detect_format`): CSV, a JSON
+    array or newline-delimited JSON as ``content export`` writes them, or the old
+    system's SQLite file. ``data`` is the content itself (say standard input),
+    ``path`` then only names it in messages.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ContentError(f"{path} does not exist or is not a file")
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise ContentError(f"cannot read {path}: {exc.strerror}") from None
-    if head == _SQLITE_MAGIC:
-        summary = ImportSummary(path, "SQLite youtube_urls table")
-        items = _read_legacy(path, allow_domains, summary)
+    name = str(path)
+    domains = tuple(allow_domains)
+    if data is None:
+        if not path.is_file():
+            raise ContentError(f"{path} does not exist or is not a file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ContentError(f"cannot read {path}: {exc.strerror}") from None
+    kind = detect_format(data, name)
+    summary = ImportSummary(path, "SQLite youtube_urls table" if kind == "sqlite" else FORMATS[kind])
+    if kind == "sqlite":
+        if path.is_file():
+            items = _read_legacy(path, domains, summary)
+        else:  # from standard input: SQLite needs a file
+            with tempfile.TemporaryDirectory(prefix="heatcast-import-") as tmp:
+                copy = Path(tmp) / "import.db"
+                copy.write_bytes(data)
+                items = _read_legacy(copy, domains, summary)
     else:
-        if path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
-            raise ContentError(f"{path} is not an SQLite file (its header is wrong); is it corrupt?")
-        summary = ImportSummary(path, "CSV")
-        items = _read_csv(path, allow_domains)
+        reader = {"csv": _read_csv, "json": _read_json, "nl": _read_nl}[kind]
+        items = reader(data.decode("utf-8-sig"), name, domains)
     if not items:
         raise ContentError(f"{path} holds no items to import")
     summary.items = len(items)
+    summary.domains = sorted({i.allow_domain for i in items if i.allow_domain})
     return items, summary
 
 
 def import_file(
     catalogue: Catalogue,
-    path: Path,
+    path: Path | str,
     allow_domains: Iterable[str] = (),
     progress: Callable[[int], None] | None = None,
+    *,
+    data: bytes | None = None,
 ) -> ImportSummary:
-    """Check the whole file first, then write every item in one transaction (all or nothing)."""
-    items, summary = read_import(path, allow_domains)
+    """Check the whole file first, then write every item in one transaction (all or nothing).
+
+    Items are matched by URL; the summary counts those added, updated (some field
+    differed) and unchanged. ``data``: the content itself, as for :func:`read_import`.
+    """
+    items, summary = read_import(path, allow_domains, data=data)
     folder = catalogue.media_dir
     for item in items:
         pairs: tuple[tuple[Kind, str | None], ...] = (("poster", item.poster), ("video", item.video))
@@ -1688,18 +1825,19 @@ def import_file(
 
 
 def item_to_csv_row(item: ContentItem) -> dict[str, str]:
+    """An item as the text cells of an export row (lists joined with ",")."""
     t, s = item.targeting, item.schedule
     return {
         "id": str(item.id or ""),
         "title": item.title,
         "url": item.url,
         "description": item.description,
-        "tags": ";".join(item.tags),
+        "tags": ",".join(item.tags),
         "people": t.people,
-        "postures": ";".join(t.postures),
-        "orientations": ";".join(t.orientations),
+        "postures": ",".join(t.postures),
+        "orientations": ",".join(t.orientations),
         "min_dwell_s": f"{t.min_dwell_s:g}",
-        "days": s.days_text.replace(",", ";"),
+        "days": s.days_text,
         "hours": s.hours_text,
         "start_date": s.date_from.isoformat() if s.date_from else "",
         "end_date": s.date_to.isoformat() if s.date_to else "",
@@ -1707,31 +1845,93 @@ def item_to_csv_row(item: ContentItem) -> dict[str, str]:
         "active": "1" if item.active else "0",
         "poster": item.poster or "",
         "video": item.video or "",
+        "archived": "1" if item.archived else "0",
+        "allow_domain": item.allow_domain or "",
     }
 
 
-def export_csv(catalogue: Catalogue, path: Path) -> int:
-    """Write every item as CSV (the import format); returns how many. Written atomically."""
-    import csv
+def item_to_json(item: ContentItem) -> dict[str, Any]:
+    """An item as a JSON object (the keys of :data:`CSV_COLUMNS`, typed, and ``attract``)."""
+    t, s = item.targeting, item.schedule
+    row: dict[str, Any] = dict(item_to_csv_row(item))
+    row.update(
+        id=item.id,
+        tags=list(item.tags),
+        postures=list(t.postures),
+        orientations=list(t.orientations),
+        min_dwell_s=t.min_dwell_s,
+        days=[DAYS[d] for d in s.days],
+        start_date=row["start_date"] or None,
+        end_date=row["end_date"] or None,
+        weight=item.weight,
+        active=item.active,
+        poster=item.poster,
+        video=item.video,
+        archived=item.archived,
+        allow_domain=item.allow_domain,
+        attract=t.attract,
+    )
+    return row
 
-    items = catalogue.items()
+
+def format_items(items: Iterable[ContentItem], fmt: str) -> Iterator[str]:
+    """The text of ``items`` in an export format ("csv", "json" or "nl"), in pieces."""
+    import csv
+    import io
+
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        for item in items:
+            writer.writerow(item_to_csv_row(item))
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+    elif fmt == "json":
+        yield json.dumps([item_to_json(i) for i in items], indent=1, ensure_ascii=False) + "\n"
+    elif fmt == "nl":
+        for item in items:
+            yield json.dumps(item_to_json(item), ensure_ascii=False) + "\n"
+    else:
+        raise ContentError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def write_atomic(path: Path, pieces: Iterable[str]) -> None:
+    """Write text to ``path`` via a temporary file, so a reader never sees half of it."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent if str(path.parent) else ".")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-            writer.writeheader()
-            for item in items:
-                writer.writerow(item_to_csv_row(item))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+                for piece in pieces:
+                    handle.write(piece)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     except OSError as exc:
         raise ContentError(
             f"cannot write {path}: {exc.strerror}; check the folder exists and is writable"
         ) from None
+
+
+def export_items(
+    catalogue: Catalogue, path: Path, fmt: str = "csv", *, archived: bool | None = False
+) -> int:
+    """Write the items (``archived`` as for :meth:`Catalogue.items`) in ``fmt``; returns how many."""
+    items = catalogue.items(archived=archived)
+    write_atomic(path, format_items(items, fmt))
     return len(items)
+
+
+def export_csv(catalogue: Catalogue, path: Path) -> int:
+    """Write every item that is not archived as CSV (the import format); returns how many."""
+    return export_items(catalogue, path, "csv")
 
 
 # --------------------------------------------------------------------------- health

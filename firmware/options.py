@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -73,3 +74,31 @@ def allow_domain_option(func: F) -> F:
         metavar="DOMAIN",
         help="Also accept https links on this shop domain (repeatable; adds to content.allow_domains).",
     )(func)
+
+
+#: The item formats ``content list`` and ``content export`` write (``content import`` reads all but table).
+OUTPUT_FORMATS = {
+    "csv": "CSV, the columns a spreadsheet and `content import` read.",
+    "json": "A JSON array of objects (`content import` reads it back).",
+    "nl": "Newline-delimited JSON: one object a line (`content import` reads it back).",
+    "table": "A table to read on screen.",
+}
+
+
+def output_options(func: F) -> F:
+    """``--csv/--json/--nl/--table`` (as sqlite-utils' output options); the command gets ``fmt``,
+    the one chosen or None for its own default. More than one is a usage error."""
+    from heatcast.errors import UsageError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        chosen = [name for name in OUTPUT_FORMATS if kwargs.pop(f"as_{name}")]
+        if len(chosen) > 1:
+            given = " and ".join(f"--{c}" for c in chosen)
+            raise UsageError(f"give one of --csv, --json, --nl or --table, not {given}")
+        return func(*args, fmt=chosen[0] if chosen else None, **kwargs)
+
+    command: Callable[..., Any] = wrapper
+    for name, text in reversed(OUTPUT_FORMATS.items()):
+        command = click.option(f"--{name}", f"as_{name}", is_flag=True, help=text)(command)
+    return cast(F, command)

@@ -65,7 +65,9 @@ def test_add_list_enable_remove_with_db(cli, tmp_path: Path) -> None:
     assert json.loads(cli("content", "list", "--db", db, "--json")[1])[0]["active"] is False
     assert json.loads(cli("content", "list", "--active", "--db", db, "--json")[1]) == []
     code, out, _ = cli("content", "remove", "1", "--db", db)
-    assert code == 0 and "removed item 1" in out
+    assert code == 0 and "archived item 1" in out and "history is kept" in out
+    code, out, _ = cli("content", "remove", "1", "--purge", "--yes", "--db", db)
+    assert code == 0 and "deleted item 1" in out
     code, _, err = cli("content", "remove", "1", "--db", db)
     assert code == 2 and "no item 1" in err
 
@@ -131,7 +133,7 @@ def test_export_and_import_through_the_cli(cli, tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(cli) -> None:
-    for command in ("add", "list", "remove", "enable", "import", "export"):
+    for command in ("add", "edit", "list", "remove", "restore", "enable", "import", "export"):
         code, out, _ = cli("content", command, "--help")
         assert code == 0 and "--db" in out
     code, out, _ = cli("report", "--help")
