@@ -103,10 +103,9 @@ def cli_replay(path: Path, frames: int) -> dict[str, float]:
     return {"seconds": round(wall, 3), "frames": lines, "frames_per_second_incl_startup": round(lines / wall)}
 
 
-def replay_memory(path: Path, times: int = 10) -> dict[str, Any]:
-    """Peak RSS of `heatcast replay --jsonl` on a trace and on the same trace ``times`` as long.
-
-    Bounded memory means the ratio stays near 1 whatever the length.
+def stream_memory(path: Path, times: int = 10) -> dict[str, Any]:
+    """Peak RSS of `heatcast replay --jsonl` and `heatcast eval` on a trace and on the same
+    trace ``times`` as long. Bounded memory means the ratio stays near 1 whatever the length.
     """
     long = path.with_name("long.csv.gz")
     import gzip
@@ -124,22 +123,24 @@ def replay_memory(path: Path, times: int = 10) -> dict[str, Any]:
     code = (
         "import resource, sys\n"
         "from heatcast.firmware.cli import main\n"
-        "try:\n    main(['replay', sys.argv[1], '--jsonl'])\n"
+        "try:\n    main(sys.argv[1:])\n"
         "except SystemExit:\n    pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     )
-    peaks = {}
-    for name, trace in (("short", path), ("long", long)):
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(trace)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, check=True,
-        )  # fmt: skip
-        peaks[name] = int(done.stderr.strip().splitlines()[-1]) / 1024
-    return {
-        "frames_short": len(body), "frames_long": len(body) * times,
-        "peak_rss_mb_short": round(peaks["short"], 1), "peak_rss_mb_long": round(peaks["long"], 1),
-        "ratio_long_to_short": round(peaks["long"] / peaks["short"], 2),
-    }  # fmt: skip
+    out: dict[str, Any] = {"frames_short": len(body), "frames_long": len(body) * times}
+    for command, extra in (("replay", ["--jsonl"]), ("eval", ["--json"])):
+        peaks = {}
+        for name, trace in (("short", path), ("long", long)):
+            done = subprocess.run(
+                [sys.executable, "-c", code, command, str(trace), *extra], stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True, check=True,
+            )  # fmt: skip
+            peaks[name] = int(done.stderr.strip().splitlines()[-1]) / 1024
+        out[command] = {
+            "peak_rss_mb_short": round(peaks["short"], 1), "peak_rss_mb_long": round(peaks["long"], 1),
+            "ratio_long_to_short": round(peaks["long"] / peaks["short"], 2),
+        }  # fmt: skip
+    return out
 
 
 def load_ms(repeat: int) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def run(frames: int = 20_000, repeat: int = 3) -> dict[str, Any]:
             "per_frame": per_frame(data[: min(frames, 5000)], repeat),
             "replay_frames_per_second": replay_fps(path, repeat),
             "cli_replay": cli_replay(path, frames),
-            "replay_memory": replay_memory(path),
+            "stream_memory": stream_memory(path),
             "model_load": load_ms(repeat),
         }
     return result

@@ -91,20 +91,26 @@ DISTANCE_BANDS = ((1.5, "0.5-1.5 m"), (3.0, "1.5-3 m"), (5.0, "3-5 m"), (math.in
 WARM_ROOM_C = 25.0
 
 
-def frame_bands(path: Path, chunk: Chunk) -> dict[str, npt.NDArray[np.str_]]:
-    """Per-frame band names of a recording ("" where it does not say)."""
-    n = len(chunk)
-    median = np.median(chunk.pixels.reshape(n, -1), axis=1) if n else np.zeros(0)
-    bands = {"ambient": np.where(median < WARM_ROOM_C, "below 25 C", "25 C and above").astype("<U16")}
-    distance = np.full(n, "", dtype="<U16")
-    cold = np.full(n, "", dtype="<U16")
-    from heatcast.sensor.trace import TraceReader
+class BandReader:
+    """Per-frame band names of a recording, chunk by chunk ("" where it does not say)."""
 
-    with TraceReader(path) as reader:
-        if {"distance_m", "since_start"} & set(reader.extra_columns):
-            for i, record in enumerate(reader):
-                if i >= n:
-                    break
+    def __init__(self, path: Path) -> None:
+        from heatcast.sensor.trace import TraceReader
+
+        self._reader: TraceReader | None = TraceReader(path)
+        if not {"distance_m", "since_start"} & set(self._reader.extra_columns):
+            self._reader.close()
+            self._reader = None
+        self._records = iter(self._reader) if self._reader is not None else None
+
+    def take(self, chunk: Chunk) -> dict[str, npt.NDArray[np.str_]]:
+        n = len(chunk)
+        median = np.median(chunk.pixels.reshape(n, -1), axis=1) if n else np.zeros(0)
+        bands = {"ambient": np.where(median < WARM_ROOM_C, "below 25 C", "25 C and above").astype("<U16")}
+        distance = np.full(n, "", dtype="<U16")
+        cold = np.full(n, "", dtype="<U16")
+        if self._records is not None:
+            for i, record in zip(range(n), self._records, strict=False):
                 d = _number(record.extra.get("distance_m", ""))
                 if d is not None:
                     distance[i] = next(name for upper, name in DISTANCE_BANDS if d < upper)
@@ -113,9 +119,13 @@ def frame_bands(path: Path, chunk: Chunk) -> dict[str, npt.NDArray[np.str_]]:
                     cold[i] = "there at start"
                 elif since in ("0", "false", "False"):
                     cold[i] = "arrived later"
-    bands["distance"] = distance
-    bands["cold start"] = cold
-    return bands
+        bands["distance"] = distance
+        bands["cold start"] = cold
+        return bands
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
 
 
 def _number(text: str) -> float | None:
@@ -128,30 +138,12 @@ def _number(text: str) -> float | None:
 
 def band_scores(d: Decisions) -> dict[str, dict[str, dict[str, Any]]]:
     """Accuracy per label and false presence within each band that has frames."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind in BAND_KINDS:
-        names = d.bands.get(kind)
-        if names is None:
-            continue
-        per: dict[str, dict[str, Any]] = {}
-        for band in sorted(set(names.tolist()) - {""}):
-            keep = names == band
-            row: dict[str, Any] = {"frames": int(keep.sum())}
-            for label in LABEL_NAMES:
-                truth, pred = d.truth[label][keep], d.pred[label][keep]
-                labelled = truth >= 0
-                decided = label not in d.undecided and labelled.any()
-                row[label] = float((truth[labelled] == pred[labelled]).mean()) if decided else None
-            empty = d.truth["presence"][keep] == 0
-            decided = d.pred["presence"][keep][empty]
-            row["false_presence"] = float((decided == 1).mean()) if empty.any() else None
-            per[band] = row
-        if per:
-            out[kind] = per
-    return out
+    return Tally.of(d).band_report()
 
 
-def decisions_from(audiences: Sequence[Audience], chunk: Chunk, seconds: float = 0.0) -> Decisions:
+def decisions_from(
+    audiences: Sequence[Audience], chunk: Chunk, seconds: float = 0.0, *, arrivals: bool = True
+) -> Decisions:
     """Line up a recording's audiences with its labels."""
     n = len(audiences)
     pres = np.fromiter((a.presence for a in audiences), dtype=np.int32, count=n)
@@ -172,62 +164,197 @@ def decisions_from(audiences: Sequence[Audience], chunk: Chunk, seconds: float =
         frames=n,
         seconds=seconds,
     )
-    d.arrivals = arrival_latencies(chunk.presence, pres)
+    if arrivals:
+        d.arrivals = arrival_latencies(chunk.presence, pres)
     return d
+
+
+class ArrivalClock:
+    """Frames from each labelled arrival to the first presence decision, fed chunk by chunk.
+
+    -1 for an arrival never decided while the person was there.
+    """
+
+    def __init__(self) -> None:
+        self._previous = 0
+        self._waited: int | None = None
+
+    def feed(self, truth: I32, pred: I32) -> list[int]:
+        out = []
+        waited, previous = self._waited, self._previous
+        for t, p in zip(truth.tolist(), pred.tolist(), strict=True):
+            if t == 1:
+                if previous != 1:
+                    waited = 0
+                if waited is not None:
+                    if p == 1:
+                        out.append(waited)
+                        waited = None
+                    else:
+                        waited += 1
+            elif waited is not None:
+                out.append(-1)
+                waited = None
+            previous = t
+        self._waited, self._previous = waited, previous
+        return out
+
+    def close(self) -> list[int]:
+        """The arrival still waiting when the recording ends, if any, as missed."""
+        missed = [] if self._waited is None else [-1]
+        self._waited = None
+        return missed
 
 
 def arrival_latencies(truth: I32, pred: I32) -> list[int]:
     """Frames from each labelled arrival to the first presence decision (-1: never, while present)."""
-    out = []
-    n = len(truth)
-    i = 0
-    while i < n:
-        if truth[i] == 1 and (i == 0 or truth[i - 1] != 1):
-            j = i
-            while j < n and truth[j] == 1 and pred[j] != 1:
-                j += 1
-            out.append(j - i if j < n and truth[j] == 1 else -1)
-        i += 1
-    return out
+    clock = ArrivalClock()
+    return clock.feed(truth, pred) + clock.close()
+
+
+def _confusion(name: str, truth: I32, pred: I32) -> npt.NDArray[np.int64]:
+    k = len(CLASSES[name])
+    keep = truth >= 0
+    t, p = truth[keep], pred[keep]
+    with_none = name in ("posture", "orientation")
+    p_idx = np.where(p < 0, k, p) if with_none else np.clip(p, 0, k - 1)
+    cm = np.zeros((k, k + 1 if with_none else k), dtype=np.int64)
+    np.add.at(cm, (t, p_idx), 1)
+    return cm
+
+
+@dataclass
+class _BandSums:
+    frames: int = 0
+    correct: dict[str, int] = field(default_factory=dict)
+    labelled: dict[str, int] = field(default_factory=dict)
+    empty: int = 0
+    false: int = 0
+
+
+@dataclass
+class Tally:
+    """Running sums of a scoring (confusion matrices, empty frames, arrivals, per band): what
+    a report needs, in memory that does not grow with the number of frames."""
+
+    undecided: set[str] = field(default_factory=set)
+    confusion: dict[str, npt.NDArray[np.int64]] = field(default_factory=dict)
+    empty: int = 0
+    false: int = 0
+    arrivals: list[int] = field(default_factory=list)
+    frames: int = 0
+    seconds: float = 0.0
+    bands: dict[str, dict[str, _BandSums]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, d: Decisions) -> Tally:
+        tally = cls(set(d.undecided))
+        tally.add(d)
+        return tally
+
+    def add(self, d: Decisions) -> None:
+        """Take in the decisions of a recording, or of a stretch of one."""
+        for name in LABEL_NAMES:
+            cm = _confusion(name, d.truth[name], d.pred[name])
+            self.confusion[name] = self.confusion[name] + cm if name in self.confusion else cm
+        empty = d.truth["presence"] == 0
+        self.empty += int(empty.sum())
+        self.false += int((d.pred["presence"][empty] == 1).sum())
+        self.arrivals += d.arrivals
+        self.frames += d.frames
+        self.seconds += d.seconds
+        for kind, names in d.bands.items():
+            per = self.bands.setdefault(kind, {})
+            for band in set(names.tolist()) - {""}:
+                keep = names == band
+                sums = per.setdefault(band, _BandSums())
+                sums.frames += int(keep.sum())
+                for label in LABEL_NAMES:
+                    truth, pred = d.truth[label][keep], d.pred[label][keep]
+                    labelled = truth >= 0
+                    sums.labelled[label] = sums.labelled.get(label, 0) + int(labelled.sum())
+                    hits = int((truth[labelled] == pred[labelled]).sum())
+                    sums.correct[label] = sums.correct.get(label, 0) + hits
+                gone = d.truth["presence"][keep] == 0
+                sums.empty += int(gone.sum())
+                sums.false += int((d.pred["presence"][keep][gone] == 1).sum())
+
+    def merge(self, other: Tally) -> None:
+        for name, cm in other.confusion.items():
+            self.confusion[name] = self.confusion[name] + cm if name in self.confusion else cm.copy()
+        self.undecided |= other.undecided
+        self.empty += other.empty
+        self.false += other.false
+        self.arrivals += other.arrivals
+        self.frames += other.frames
+        self.seconds += other.seconds
+        for kind, per in other.bands.items():
+            mine = self.bands.setdefault(kind, {})
+            for band, theirs in per.items():
+                sums = mine.setdefault(band, _BandSums())
+                sums.frames += theirs.frames
+                sums.empty += theirs.empty
+                sums.false += theirs.false
+                for label in LABEL_NAMES:
+                    sums.correct[label] = sums.correct.get(label, 0) + theirs.correct.get(label, 0)
+                    sums.labelled[label] = sums.labelled.get(label, 0) + theirs.labelled.get(label, 0)
+
+    def report(self) -> dict[str, Any]:
+        """Per-label scores, false presence, arrival latency, speed."""
+        labels = {
+            name: label_report(name, self.confusion[name], name not in self.undecided)
+            for name in LABEL_NAMES
+            if name in self.confusion
+        }
+        caught = [a for a in self.arrivals if a >= 0]
+        latency = {
+            "arrivals": len(self.arrivals),
+            "missed": len(self.arrivals) - len(caught),
+            "median": float(statistics.median(caught)) if caught else None,
+            "mean": float(statistics.fmean(caught)) if caught else None,
+        }
+        return {
+            "frames": self.frames,
+            "labels": labels,
+            "empty_frames": self.empty,
+            "false_presence_rate": self.false / self.empty if self.empty else None,
+            "arrival_latency_frames": latency,
+            "frames_per_second": round(self.frames / self.seconds, 1) if self.seconds > 0 else None,
+        }
+
+    def band_report(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Accuracy per label and false presence within each band that has frames."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind in BAND_KINDS:
+            per = self.bands.get(kind, {})
+            rows: dict[str, dict[str, Any]] = {}
+            for band in sorted(per):
+                sums = per[band]
+                row: dict[str, Any] = {"frames": sums.frames}
+                for label in LABEL_NAMES:
+                    n = sums.labelled.get(label, 0)
+                    decided = label not in self.undecided and n > 0
+                    row[label] = sums.correct.get(label, 0) / n if decided else None
+                row["false_presence"] = sums.false / sums.empty if sums.empty else None
+                rows[band] = row
+            if rows:
+                out[kind] = rows
+        return out
 
 
 def score(d: Decisions) -> dict[str, Any]:
     """The report: per-label scores, false presence, arrival latency, speed."""
-    labels: dict[str, Any] = {}
-    for name in LABEL_NAMES:
-        labels[name] = label_scores(name, d.truth[name], d.pred[name], name not in d.undecided)
-    empty = d.truth["presence"] == 0
-    n_empty = int(empty.sum())
-    false_pres = float((d.pred["presence"][empty] == 1).mean()) if n_empty else None
-    caught = [a for a in d.arrivals if a >= 0]
-    latency = {
-        "arrivals": len(d.arrivals),
-        "missed": len(d.arrivals) - len(caught),
-        "median": float(statistics.median(caught)) if caught else None,
-        "mean": float(statistics.fmean(caught)) if caught else None,
-    }
-    return {
-        "frames": d.frames,
-        "labels": labels,
-        "empty_frames": n_empty,
-        "false_presence_rate": false_pres,
-        "arrival_latency_frames": latency,
-        "frames_per_second": round(d.frames / d.seconds, 1) if d.seconds > 0 else None,
-    }
+    return Tally.of(d).report()
 
 
 def label_scores(name: str, truth: I32, pred: I32, decided: bool = True) -> dict[str, Any]:
+    return label_report(name, _confusion(name, truth, pred), decided)
+
+
+def label_report(name: str, cm: npt.NDArray[np.int64], decided: bool = True) -> dict[str, Any]:
     classes = CLASSES[name]
     k = len(classes)
-    keep = truth >= 0
-    t = truth[keep]
-    p = pred[keep]
-    with_none = name in ("posture", "orientation")
-    cols = k + 1 if with_none else k
-    p_idx = np.where(p < 0, k, p) if with_none else np.clip(p, 0, k - 1)
-    cm = np.zeros((k, cols), dtype=np.int64)
-    np.add.at(cm, (t, p_idx), 1)
-    n = int(keep.sum())
+    n = int(cm.sum())
     f1s = []
     for c in range(k):
         tp = cm[c, c]
@@ -242,7 +369,7 @@ def label_scores(name: str, truth: I32, pred: I32, decided: bool = True) -> dict
         "accuracy": float(np.trace(cm[:, :k]) / n) if n and decided else None,
         "macro_f1": float(np.mean(f1s)) if f1s and decided else None,
         "classes": list(classes),
-        "predicted": [*classes, "none"] if with_none else list(classes),
+        "predicted": [*classes, "none"] if name in ("posture", "orientation") else list(classes),
         "confusion": cm.tolist(),
     }
 
@@ -264,45 +391,51 @@ def trace_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def run_trace(runner: Runner, path: Path) -> tuple[list[Audience], Chunk, float]:
-    """Run a recording from a cold start: its audiences, arrays and CPU seconds."""
-    runner.reset()
-    audiences: list[Audience] = []
-    chunks = []
-    busy = 0.0
-    for chunk in TraceArrays(path):
-        start = time.perf_counter()
-        audiences += runner.run(chunk.pixels, chunk.t, chunk.thermistor)
-        busy += time.perf_counter() - start
-        chunks.append(chunk)
-    return audiences, Chunk.concat(chunks), busy
-
-
 def evaluate(
     runner: Runner,
     paths: Sequence[Path],
     progress: Callable[[Path, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Score ``runner`` on every file (each from a cold start), overall and per file."""
-    total = Decisions()
-    files = []
+    """Score ``runner`` on every file (each from a cold start), overall and per file.
+
+    Chunk by chunk, into running sums: memory does not grow with the recordings' length.
+    """
     undecided = set() if getattr(runner, "decides_orientation", True) else {"orientation"}
+    total = Tally(set(undecided))
+    files = []
     for path in paths:
-        audiences, chunk, busy = run_trace(runner, path)
-        d = decisions_from(audiences, chunk, busy)
-        d.bands = frame_bands(path, chunk)
-        d.undecided = undecided
-        summary = {"path": str(path), "frames": d.frames}
-        one = score(d)
-        summary.update({name: one["labels"][name]["accuracy"] for name in LABEL_NAMES})
+        one = _score_file(runner, path, undecided)
+        summary: dict[str, Any] = {"path": str(path), "frames": one.frames}
+        labels = one.report()["labels"]
+        summary.update({name: labels[name]["accuracy"] for name in LABEL_NAMES})
         files.append(summary)
         if progress is not None:
             progress(path, summary)
-        total.extend(d)
-    report = score(total)
+        total.merge(one)
+    report = total.report()
     report["files"] = files
-    report["bands"] = band_scores(total)
+    report["bands"] = total.band_report()
     return report
+
+
+def _score_file(runner: Runner, path: Path, undecided: set[str]) -> Tally:
+    runner.reset()
+    tally = Tally(set(undecided))
+    clock = ArrivalClock()
+    bands = BandReader(path)
+    try:
+        for chunk in TraceArrays(path):
+            start = time.perf_counter()
+            audiences = runner.run(chunk.pixels, chunk.t, chunk.thermistor)
+            busy = time.perf_counter() - start
+            d = decisions_from(audiences, chunk, busy, arrivals=False)
+            d.arrivals = clock.feed(chunk.presence, d.pred["presence"])
+            d.bands = bands.take(chunk)
+            tally.add(d)
+    finally:
+        bands.close()
+    tally.arrivals += clock.close()
+    return tally
 
 
 def plot_confusions(report: dict[str, Any], out_dir: Path, title: str) -> list[Path]:
