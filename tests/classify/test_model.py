@@ -124,6 +124,7 @@ def test_loading_the_model_prints_nothing_on_stderr(tmp_path):
         "load_model(None).predict_raw\n"
         "print('loaded')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     assert "loaded" in out.stdout
