@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "heatcast.firmware.cli_kiosk:doctor",
     "privacy": "heatcast.firmware.cli_kiosk:privacy",
     "bench": "heatcast.firmware.cli_bench:bench",
+    "panel": "heatcast.firmware.cli_panel:panel",
 }
 
 log = logging.getLogger(__name__)

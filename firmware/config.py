@@ -101,6 +101,14 @@ class PageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PanelConfig:
+    """The shop owner's panel (served only once a password is set: ``heatcast panel passwd``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionConfig:
     settle_s: float = 2.0
     dwell_trigger_s: float = 5.0
@@ -120,6 +128,7 @@ class Config:
     nfc: NfcConfig = field(default_factory=NfcConfig)
     page: PageConfig = field(default_factory=PageConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    panel: PanelConfig = field(default_factory=PanelConfig)
     origin: Path | None = None
 
     @property
@@ -156,6 +165,7 @@ SECTIONS: dict[str, type[Any]] = {
     "nfc": NfcConfig,
     "page": PageConfig,
     "decision": DecisionConfig,
+    "panel": PanelConfig,
 }
 TOP_KEYS = ("data_dir", "log_level")
 
@@ -348,6 +358,7 @@ CHECKS: dict[str, dict[str, Checker]] = {
         "min_show_s": _float_in(0.0, 3600.0),
         "rotate_s": _float_in(5.0, 86400.0),
     },
+    "panel": {"host": _host, "port": _int_in(1, 65535)},
 }
 
 

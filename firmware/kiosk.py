@@ -409,6 +409,7 @@ class Kiosk:
                 if not self._tag_given:
                     self.tag.close(timeout=1.0)
                 raise
+        self.panel = self._open_panel()
         self._stop = threading.Event()
         self._done = threading.Event()
         self._wake = threading.Event()
@@ -452,6 +453,9 @@ class Kiosk:
         if self.page:
             self.page.start()
             self.report(f"page     {self.page.url}")
+        if self.panel:
+            self.panel.start()
+            self.report(f"panel    {self.panel.url}")
         if self.nfc_device is None and not self._tag_given:
             self.report("nfc      off: no reader (the URL is logged instead of written)")
         elif self.nfc_device is not None:
@@ -502,6 +506,8 @@ class Kiosk:
             log.exception("closing the NFC tag service")
         if self.page:
             self.page.stop(timeout=max(0.5, deadline - time.monotonic()))
+        if self.panel:
+            self.panel.stop(timeout=max(0.5, deadline - time.monotonic()))
         if self._source is not None:
             try:
                 self._source.close()
@@ -547,6 +553,19 @@ class Kiosk:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0
+
+    def _open_panel(self) -> Any:
+        """The shop owner's panel (None until `heatcast panel passwd`), bound now like the page."""
+        from heatcast.firmware.panel import open_panel
+
+        try:
+            return open_panel(self)
+        except BaseException:
+            if self.page:
+                self.page.stop(timeout=0.5)
+            if not self._tag_given:
+                self.tag.close(timeout=1.0)
+            raise
 
     # -- the empty room, kept across restarts
 
