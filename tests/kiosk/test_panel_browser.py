@@ -91,7 +91,8 @@ def test_a_shop_owner_adds_and_schedules_an_item_and_sees_it_on_the_screen(brows
         wait_for(lambda: browser.find_element("id", "title").text == "Winter sale", timeout=15)
         poster = browser.find_element("id", "poster")
         wait_for(lambda: (poster.get_attribute("src") or "").endswith(f"/media/{item.poster}"), timeout=15)
-        wait_for(lambda: browser.execute_script("return arguments[0].naturalWidth", poster) == 320, timeout=15)
+        drawn = "return arguments[0].naturalWidth"
+        wait_for(lambda: browser.execute_script(drawn, poster) == 320, timeout=15)
 
         # switched off in the panel, it never comes back
         browser.get(f"{panel}/content")
