@@ -110,16 +110,16 @@ def stream_memory(path: Path, times: int = 10) -> dict[str, Any]:
     long = path.with_name("long.csv.gz")
     import gzip
 
-    with gzip.open(long, "wt", encoding="utf-8") as out, path.open(encoding="utf-8") as src:
+    with gzip.open(long, "wt", encoding="utf-8") as sink, path.open(encoding="utf-8") as src:
         lines = src.read().splitlines(keepends=True)
         head = [line for line in lines if line.startswith("#") or line.startswith("t,")]
         body = [line for line in lines if line not in head]
-        out.writelines(head)
+        sink.writelines(head)
         span = len(body) / 10.0
         for k in range(times):
             for line in body:
                 t, rest = line.split(",", 1)
-                out.write(f"{float(t) + k * span:.1f},{rest}")
+                sink.write(f"{float(t) + k * span:.1f},{rest}")
     code = (
         "import resource, sys\n"
         "from heatcast.firmware.cli import main\n"

@@ -63,7 +63,10 @@ def runtime_quiet() -> Iterator[None]:
     except (OSError, ValueError):
         yield  # no real stderr (an embedding host): nothing to route
         return
-    with tempfile.TemporaryFile() as caught:
+    # A memory file: nothing written to disk (the kiosk writes no scratch files).
+    memfd = getattr(os, "memfd_create", None)
+    caught_file = os.fdopen(memfd("heatcast-stderr"), "w+b") if memfd else tempfile.TemporaryFile()  # noqa: SIM115
+    with caught_file as caught:
         os.dup2(caught.fileno(), 2)
         try:
             yield

@@ -22,9 +22,8 @@ import os
 import threading
 from typing import Any
 
-import nfc.clf
-
 from heatcast.errors import HeatcastError
+from heatcast.nfc.nfcpy import nfc
 from heatcast.nfc.service import TagState
 from heatcast.nfc.writer import check_path, ndef_message, open_frontend
 

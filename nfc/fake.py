@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import ndef
-import nfc.clf
-import nfc.clf.device
+
+from heatcast.nfc.nfcpy import nfc
 
 ACK = b"\x0a"
 NAK = b"\x00"

@@ -30,14 +30,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ndef
-import nfc.clf
-import nfc.tag
-import nfc.tag.tt2
-import nfc.tag.tt2_nxp
 
 from heatcast.errors import ConfigError, NfcError, UsageError
 from heatcast.nfc import udev
 from heatcast.nfc.keys import SiteSecret, tag_key
+from heatcast.nfc.nfcpy import nfc
 
 log = logging.getLogger(__name__)
 
