@@ -552,6 +552,8 @@ def check_videos(hosts: tuple[str, ...] | None = None, timeout_s: float = 3.0) -
 
 def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list[Check]:
     """Every check, in the order an installer would fix things."""
+    from heatcast.firmware.panel import check_panel
+
     config_check, config = check_config(config_path)
     checks = [config_check]
     parts: list[Callable[[], list[Check]]] = [
@@ -559,6 +561,7 @@ def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list
         lambda: check_nfc(config),
         lambda: [check_content(config)],
         lambda: [check_page(config), check_videos()],
+        lambda: [check_panel(config)],
         lambda: [check_model(config)],
         lambda: [check_disk(config)],
         lambda: [check_clock()],

@@ -1503,13 +1503,20 @@ def open_panel(kiosk: KioskLike) -> PanelServer | None:
     return PanelServer(kiosk, kiosk.config.panel.host, kiosk.config.panel.port)
 
 
-def panel_state(config: Config) -> tuple[bool, str]:
-    """Whether the kiosk serves the panel, in one line (for ``heatcast doctor``)."""
+def check_panel(config: Config) -> Any:
+    """``heatcast doctor``'s line for the panel: off, on (where), or a password file to mend."""
+    from heatcast.firmware.doctor import Check
+
+    path = password_path(config.data_dir)
     try:
         on = read_password(config.data_dir) is not None
     except ConfigError as exc:
-        return False, str(exc)
+        return Check("panel", False, str(exc), "heatcast panel passwd")
     if not on:
-        return True, "off: set a password with `heatcast panel passwd` to manage content in a browser"
+        return Check("panel", None, "off: `heatcast panel passwd` sets its password and turns it on")
+    if path.stat().st_mode & 0o077:
+        return Check("panel", False, f"{path} may be read by others", f"chmod 600 {path}")
     host = f"[{config.panel.host}]" if ":" in config.panel.host else config.panel.host
-    return True, f"on at http://{host}:{config.panel.port}/ once the kiosk (re)starts"
+    where = "this machine only" if config.panel.host in ("127.0.0.1", "localhost", "::1") else "the network"
+    url = f"http://{host}:{config.panel.port}/"
+    return Check("panel", True, f"on at {url} ({where}) while the kiosk runs", data={"url": url})

@@ -601,3 +601,19 @@ class socket_on:
 def test_panel_files_are_never_world_readable(panel):
     mode = stat.S_IMODE(os.stat(password_path(panel.kiosk.config.data_dir)).st_mode)
     assert mode & 0o077 == 0
+
+
+def test_doctor_says_whether_the_panel_is_on(tmp_path):
+    from heatcast.firmware.panel import check_panel
+
+    config = make_config(tmp_path, panel={"host": "0.0.0.0"})
+    assert check_panel(config).ok is None and "heatcast panel passwd" in check_panel(config).detail
+    path = set_password(config.data_dir, PASSWORD)
+    check = check_panel(config)
+    assert check.ok and check.detail == "on at http://0.0.0.0:8081/ (the network) while the kiosk runs"
+    path.chmod(0o644)
+    check = check_panel(config)
+    assert check.ok is False and check.remedy == f"chmod 600 {path}"
+    path.write_text("password123\n")
+    check = check_panel(config)
+    assert check.ok is False and "heatcast panel passwd" in check.detail
