@@ -1226,7 +1226,10 @@ class Panel:
         for label, audience in PREVIEW_AUDIENCES:
             allowed = allowed_at(active, audience, moment)
             names = ", ".join(esc(i.title) for i in allowed[:12])
-            names = names or "<em>nothing: the screen keeps the last choice</em>"
+            names = names or (
+                "<em>no exact match: the kiosk then shows the closest (ignoring posture and dwell, "
+                "then the schedule), else the attract loop</em>"
+            )
             more = f" and {len(allowed) - 12} more" if len(allowed) > 12 else ""
             rows.append(f"<tr><th>{esc(label)}</th><td>{len(allowed)}</td><td>{names}{more}</td></tr>")
         change = next_change(active, moment)
