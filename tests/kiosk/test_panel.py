@@ -617,3 +617,24 @@ def test_doctor_says_whether_the_panel_is_on(tmp_path):
     path.write_text("password123\n")
     check = check_panel(config)
     assert check.ok is False and "heatcast panel passwd" in check.detail
+
+
+def test_a_foreign_host_name_is_refused_and_https_cookies_are_secure(panel):
+    client = panel.client()
+    # a DNS-rebinding page reaches the panel under a name of its own: refused
+    assert client.get("/login", headers={"Host": "evil.example"}).status_code == 421
+    # behind an https proxy on this machine the cookie is Secure
+    page = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert page.status_code == 200 and "secure" in page.headers["set-cookie"].lower()
+
+
+def test_what_the_owner_types_is_shown_as_text_never_as_markup(panel):
+    client, csrf = logged_in(panel)
+    title = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    response = post_item(client, csrf, title=title, description="</textarea><b>bold</b>", tags="<i>a</i>")
+    assert response.status_code == 303, response.text
+    (item,) = panel.catalogue.items()
+    for url in ("/content", f"/content/{item.id}", "/preview", "/reports?days=all"):
+        text = client.get(url).text
+        assert "<script" not in text and "<img src=x" not in text and "<b>bold" not in text, url
+    assert "&lt;script&gt;" in client.get("/content").text
