@@ -29,6 +29,7 @@ thermal frame ever reaches it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
@@ -43,6 +44,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -347,17 +349,9 @@ class Form:
 
     def discard(self) -> None:
         for path in self.files.values():
-            with _quiet():
+            with contextlib.suppress(OSError):
                 path.unlink()
         self.files.clear()
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: object, tb: object) -> bool:
-        return isinstance(exc, OSError)
 
 
 def own_origin(request: Any) -> str:
@@ -527,7 +521,7 @@ class _Multipart:
             self._file.close()
             self._file = None
         if self._tmp is not None:
-            with _quiet():
+            with contextlib.suppress(OSError):
                 self._tmp.unlink()
             self._tmp = None
         self.form.discard()
@@ -882,9 +876,8 @@ PREVIEW_AUDIENCES: tuple[tuple[str, Audience], ...] = (
     ("2 people", Audience(0.0, True, 2, "standing", "facing", dwell_s=10.0, facing_s=10.0)),
     ("a group (4 or more)", Audience(0.0, True, 4, "standing", "side", dwell_s=10.0)),
 )
-#: How far ahead "next" looks for the schedule to change, and in which steps.
+#: How far ahead "next" looks for the schedule to change.
 NEXT_HORIZON = timedelta(days=2)
-NEXT_STEP = timedelta(minutes=15)
 
 
 def allowed_at(items: Sequence[ContentItem], audience: Audience, moment: datetime) -> list[ContentItem]:
@@ -896,19 +889,25 @@ def next_change(
     items: Sequence[ContentItem], moment: datetime
 ) -> tuple[datetime, list[str], list[str]] | None:
     """When the schedule next starts or stops an item after ``moment``: (when, starting, stopping)."""
+
     def on(at: datetime) -> set[int]:
         return {i.id or 0 for i in items if i.active and i.schedule.matches(at)}
 
+    # A schedule changes only where an item's hours start or end, or at midnight (days, dates).
+    times = {dt_time(0, 0)} | {t for i in items for t in (i.schedule.time_from, i.schedule.time_to) if t}
+    end = moment + NEXT_HORIZON
+    moments = sorted(
+        at
+        for day in range(NEXT_HORIZON.days + 1)
+        for t in times
+        if moment < (at := datetime.combine(moment.date() + timedelta(days=day), t)) <= end
+    )
     titles = {i.id or 0: i.title for i in items}
     now_on = on(moment)
-    # Steps on the quarter hour: schedules are written in hours and minutes.
-    at = moment.replace(second=0, microsecond=0) + timedelta(minutes=15 - moment.minute % 15)
-    end = moment + NEXT_HORIZON
-    while at <= end:
+    for at in moments:
         later = on(at)
         if later != now_on:
             return at, sorted(titles[i] for i in later - now_on), sorted(titles[i] for i in now_on - later)
-        at += NEXT_STEP
     return None
 
 

@@ -496,6 +496,12 @@ def test_preview_shows_what_the_schedule_allows_now_and_next(panel):
     evening = client.get("/preview", params={"at": "2026-12-07T18:00"}).text
     assert re.search(r"<tr><th>nobody there</th><td>1</td><td>Evening loop</td>", evening)
     assert client.get("/preview", params={"at": "soon"}).status_code == 400
+    cat.add(ContentItem.create("https://youtu.be/ddddddddddd", "Lunch offer",
+                               schedule=Schedule.parse("sat", "12:10-13:45")))  # fmt: skip
+    saturday = client.get("/preview", params={"at": "2026-12-12T11:00"}).text
+    assert "Next change <strong>Sat 12 Dec 12:00</strong>: stops: Morning loop" in saturday
+    lunch = client.get("/preview", params={"at": "2026-12-12T12:00"}).text
+    assert "Next change <strong>Sat 12 Dec 12:10</strong>: starts: Lunch offer" in lunch
 
 
 def test_the_live_audience_is_counts_only(panel):
