@@ -1351,7 +1351,19 @@ class Panel:
                  "#bdbdbd"),
             ],
         )  # fmt: skip
-        body = f'<p class="picker">{picker}</p>{summary}{hourly}{per_item}{per_bucket}'
+        table = "".join(
+            f"<tr><td>{esc(report.titles[i])}</td><td>{s.shown}</td><td>{s.people_in_view}</td>"
+            f"<td>{s.watchers}</td><td>{s.attention_s / 60:.1f}</td><td>{_percent(s.hit_rate)}</td></tr>"
+            for i, s in sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
+        )
+        items = (
+            "<h2>Per item</h2><table class=report><thead><tr><th>Item</th><th>Showings</th>"
+            "<th>People in view</th><th>Watchers</th><th>Attention (min)</th><th>Hit rate</th></tr></thead>"
+            f"<tbody>{table}</tbody></table>"
+            if table
+            else "<p>No showings recorded in this period yet.</p>"
+        )
+        body = f'<p class="picker">{picker}</p>{summary}{hourly}{per_item}{per_bucket}{items}'
         return self.page("Reports", body, session)
 
     async def home(self, request: Any, session: Session) -> Any:
@@ -1361,6 +1373,10 @@ class Panel:
         from starlette.responses import FileResponse
 
         return FileResponse(STATIC_DIR / "panel.css", media_type="text/css", headers=security_headers())
+
+
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
 def _describe(audience: Audience | None) -> str:
