@@ -490,7 +490,11 @@ class _Multipart:
             limit = MAX_BYTES[self._kind]
             if self._size > limit:
                 raise Refused(413, f"the {self._kind} is bigger than {_size(limit)}: make it smaller")
-            self._file.write(data[start:end])
+            try:
+                self._file.write(data[start:end])
+            except OSError as exc:
+                raise Refused(507, f"no room for the {self._kind} in {self.folder} ({exc.strerror}): "
+                                   "free some space on the kiosk") from None  # fmt: skip
             return
         self._field_bytes += size
         if self._field_bytes > FORM_MAX:
