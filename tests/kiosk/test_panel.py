@@ -273,6 +273,8 @@ def test_a_cross_site_form_post_is_refused(panel):
     for headers, data in (
         (evil, item_fields(csrf)),  # another site, with a stolen token even
         ({"Origin": "null"}, item_fields(csrf)),
+        # the billboard page on the same machine is the same site (cookies ignore ports): still refused
+        ({"Origin": f"http://127.0.0.1:{panel.server.port + 1}"}, item_fields(csrf)),
         ({}, item_fields(csrf)),  # neither Origin nor Referer
         ({"Referer": "http://evil.example/form"}, item_fields(csrf)),
         ({"Origin": panel.url}, item_fields("")),  # no CSRF token
