@@ -1323,9 +1323,15 @@ class Panel:
             f'<a href="/reports?days={k}"{" class=current" if k == days else ""}>{esc(v)}</a> '
             for k, v in choices.items()
         )
+        # Visits and conversion come with the report's visit counting (issue 19); shown once there.
+        visits = getattr(report, "visits", None)
+        conversion = getattr(t, "conversion", None)
         summary = (
-            f"<p>{t.shown} showings; {t.people_in_view} people in view; {t.watchers} watched; "
-            f"{t.attention_s / 60:.1f} minutes of attention.</p>"
+            "<p>"
+            + (f"{visits} visits; " if isinstance(visits, int) else "")
+            + f"{t.shown} showings; {t.people_in_view} people in view; {t.watchers} watched"
+            + (f" ({_percent(conversion)} of them)" if isinstance(conversion, float) else "")
+            + f"; {t.attention_s / 60:.1f} minutes of attention.</p>"
         )
         hours = list(range(24))
         by_hour = [report.by_hour.get(h) for h in hours]
