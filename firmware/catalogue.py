@@ -571,10 +571,21 @@ class Impression:
     dwell_s: float
     facing_s: float
     stayed: bool
+    #: the showing's visits (see :mod:`heatcast.firmware.visits`); None in impressions from before
+    visits_at_start: int | None = None
+    arrivals: int | None = None
+    ots: int | None = None
+    watchers: int | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ContentError(f"impression ends ({self.end}) before it starts ({self.start})")
+        counts = (self.visits_at_start, self.arrivals, self.ots, self.watchers)
+        if any(v is not None and v < 0 for v in counts):
+            raise ContentError("impression visit counts must not be negative")
+        in_view = (self.visits_at_start or 0) + (self.arrivals or 0)
+        if self.watchers is not None and self.visits_at_start is not None and self.watchers > in_view:
+            raise ContentError("an impression cannot have more watchers than visits in view")
         if not 0 <= self.count <= MAX_COUNT:
             raise ContentError(f"impression count {self.count} must be 0..{MAX_COUNT}")
         if self.dwell_s < 0 or self.facing_s < 0:
@@ -791,6 +802,16 @@ def add_archive_and_allowed_domain(db: sqlite_utils.Database) -> None:
     for row_id, url in db.conn.execute("SELECT id, url FROM items").fetchall():
         if not is_normalised(url):
             db.conn.execute("UPDATE items SET allow_domain = ? WHERE id = ?", (own_domain(url, ()), row_id))
+
+
+@migrations
+def add_visit_counts(db: sqlite_utils.Database) -> None:
+    """v7: each showing keeps its visits as counts (heatcast.firmware.visits): those in view at
+    its start, those arriving during it, its opportunities to see and its watchers."""
+    impressions = db.table("impressions")
+    assert isinstance(impressions, sqlite_utils.db.Table)
+    for column in ("visits_at_start", "arrivals", "ots", "watchers"):
+        impressions.add_column(column, int)
 
 
 def neutral_title(number: int | str) -> str:
@@ -1266,7 +1287,8 @@ class Catalogue:
                     return
                 db.conn.execute(
                     "INSERT INTO impressions (content_id, count, posture, orientation, start, end, "
-                    "dwell_s, facing_s, stayed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "dwell_s, facing_s, stayed, visits_at_start, arrivals, ots, watchers) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         impression.content_id,
                         impression.count,
@@ -1277,6 +1299,10 @@ class Catalogue:
                         round(impression.dwell_s, 2),
                         round(impression.facing_s, 2),
                         int(impression.stayed),
+                        impression.visits_at_start,
+                        impression.arrivals,
+                        impression.ots,
+                        impression.watchers,
                     ),
                 )
                 if impression.count == 0:

@@ -500,18 +500,28 @@ def export_command(file: Path, archived: bool, everything: bool, db: Path | None
     click.echo(f"exported {len(items)} items to {file} ({FORMATS.get(chosen, chosen)})")
 
 
+_WHEN = click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
+
+
 @click.command()
 @db_option
 @click.option(
-    "--since",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
-    help="Only showings from this date (YYYY-MM-DD) on.",
-)
+    "--since", type=_WHEN, metavar="DATE[ HH:MM]",
+    help="Only showings from then on (YYYY-MM-DD or YYYY-MM-DD HH:MM, the shop's local time).",
+)  # fmt: skip
+@click.option(
+    "--until", type=_WHEN, metavar="DATE[ HH:MM]",
+    help="Only showings before then (same forms; a date means its midnight).",
+)  # fmt: skip
+@click.option(
+    "--by", "periods", type=click.Choice(["hour", "day", "week"]), multiple=True,
+    help="The periods of the CSV and JSON rows (repeat for several; default day).",
+)  # fmt: skip
 @click.option(
     "--csv",
     "csv_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Also write the figures as CSV.",
+    help="Also write the figures as CSV: one row per period, item and audience.",
 )
 @click.option(
     "--png",
@@ -524,6 +534,8 @@ def export_command(file: Path, archived: bool, everything: bool, db: Path | None
 def report(
     db: Path | None,
     since: datetime | None,
+    until: datetime | None,
+    periods: tuple[str, ...],
     csv_path: Path | None,
     png_path: Path | None,
     purge: bool,
@@ -531,26 +543,45 @@ def report(
 ) -> None:
     """What was shown, who had the chance to see it, and what held attention.
 
-    Per hour and per item: opportunities to see (people in view), watchers
-    (someone facing the screen), dwell and attention time; and per audience
-    (how many, posture, facing) which items were hits (watched 2 s or more)
-    or misses. All anonymous: heatcast records no person, only these counts.
+    Visits (people who came into view), opportunities to see (visits in view
+    while an item showed, once per item), watchers (visits that faced the
+    screen 2 s or more, once per item), conversion (watchers / OTS), dwell and
+    attention time; per hour, per item, and per audience (how many, posture,
+    facing) which items were hits or misses, with the last 7 days against the
+    7 before. Attract loops (content for nobody there) are listed apart and
+    never count as watched. All anonymous: heatcast records no person.
     """
-    from heatcast.firmware.report import build_report, format_text, report_rows, write_csv, write_png
+    from heatcast.firmware.report import (
+        build_report,
+        compare_weeks,
+        format_text,
+        report_rows,
+        write_csv,
+        write_png,
+    )
 
+    if since is not None and until is not None and until <= since:
+        raise UsageError(f"--until {until:%Y-%m-%d %H:%M} is not after --since {since:%Y-%m-%d %H:%M}")
+    chosen = periods or ("day",)
     with open_catalogue(db, write=purge) as catalogue:
         if purge:
             removed = catalogue.purge(_settings()[2])
             click.echo(f"purged {removed} showings older than the retention period", err=True)
-        result = build_report(catalogue, since)
+        result = build_report(catalogue, since, until)
+        weeks = compare_weeks(catalogue, until or datetime.now()) if not as_json else None
     if csv_path is not None:
-        write_csv(result, csv_path)
+        write_csv(result, csv_path, chosen)
     if png_path is not None:
         write_png(result, png_path)
     if as_json:
-        click.echo(json.dumps(list(report_rows(result)), indent=1))
+        summary = {
+            "visits": result.visits, "showings": result.total.shown, "ots": result.total.ots,
+            "watchers": result.total.watchers, "attention_s": round(result.total.attention_s, 1),
+            "dwell_s": round(result.total.dwell_s, 1),
+        }  # fmt: skip
+        click.echo(json.dumps({"total": summary, "rows": list(report_rows(result, chosen))}, indent=1))
     else:
-        for line in format_text(result):
+        for line in format_text(result, weeks):
             click.echo(line)
     for path in (csv_path, png_path):
         if path is not None:

@@ -40,6 +40,7 @@ from heatcast.firmware.media import media_dir
 from heatcast.firmware.page import PageHub, PageServer, Shown
 from heatcast.firmware.room_memory import SAVE_EVERY_S as ROOM_SAVE_EVERY_S
 from heatcast.firmware.room_memory import load_room, room_file, save_room
+from heatcast.firmware.visits import ItemMemory, ShowingVisits, VisitBook
 from heatcast.sensor.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ class Showing:
     present_s: float = 0.0
     facing_s: float = 0.0
     last_present: bool = False
+    visits: ShowingVisits = field(default_factory=ShowingVisits)
 
     def add(self, audience: Audience) -> None:
         dt = audience.t - self.last_t
@@ -267,6 +269,7 @@ class Showing:
         self.facing_s += later.facing_s
         self.last_t = max(self.last_t, later.last_t)
         self.last_present = later.last_present
+        self.visits.extend(later.visits)
 
 
 # -- the parts the kiosk joins ------------------------------------------------------
@@ -424,6 +427,9 @@ class Kiosk:
         #: what the screen has shown since the content last changed, not yet recorded
         self._on_screen: Showing | None = None
         self._left = False
+        #: the visits in view (sensor thread) and what each has seen (worker thread)
+        self.visit_book = VisitBook()
+        self._item_memory = ItemMemory()
         self.catalogue: Any = None
         self.chooser: Any = None
         self._sensor = threading.Thread(target=self._sense, name="heatcast-sensor", daemon=True)
@@ -683,9 +689,15 @@ class Kiosk:
         if showing is not None:
             showing.add(audience)
         trigger = self.decider.update(audience)
+        settled = self.decider.settled
+        self.visit_book.update(audience.t, settled[0] if settled else 0, audience.orientation == "facing")
         if self.decider.settled_changed:
             self._push("audience", audience)
         if trigger is not None:
+            if showing is not None:
+                showing.visits = self.visit_book.next_showing()
+            else:
+                self.visit_book.next_showing()
             self.stats.triggers += 1
             self.stats.reasons[trigger.reason] += 1
             self._showing = Showing(audience, audience.t, audience.t, last_present=audience.presence)
@@ -745,6 +757,7 @@ class Kiosk:
                 if self._stop.is_set() and not self._pending:
                     break
             if self._showing is not None and self.latest is not None:
+                self._showing.visits = self.visit_book.next_showing()
                 self._watched(self._showing, left=not self.latest.presence)
                 self._showing = None
             self._record_on_screen()
@@ -806,6 +819,7 @@ class Kiosk:
         start = end - timedelta(seconds=duration)
         a = self.chosen_for
         present = a.presence
+        visits = self._item_memory.count(self.current.content_id, showing.visits, watchable=present)
         impression = Impression(
             content_id=self.current.content_id,
             count=a.count if present else 0,
@@ -818,6 +832,10 @@ class Kiosk:
             dwell_s=min(showing.present_s, duration) if present else 0.0,
             facing_s=min(showing.facing_s, duration) if present else 0.0,
             stayed=present and showing.last_present and not self._left,
+            visits_at_start=visits.at_start,
+            arrivals=visits.arrivals,
+            ots=visits.ots,
+            watchers=visits.watchers,
         )
         try:
             ok = self.catalogue.record_impression(impression)

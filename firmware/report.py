@@ -1,13 +1,17 @@
 """Reports from the impressions: who had the chance to see what, and what held attention.
 
-All figures come from anonymous impressions (audience bucket, dwell and facing
-seconds); there is nothing per person to report. Terms:
+All figures come from anonymous impressions (audience bucket, visit counts,
+dwell and facing seconds); there is nothing per person to report. The figures
+are defined once, in :mod:`heatcast.firmware.visits`: visits, opportunities to
+see (OTS), watchers, attention time and dwell. Also:
 
-* opportunities to see: people in view while an item showed (the sum of counts);
-* watchers: showings where someone faced the screen;
-* dwell: seconds the audience stayed in view; attention: seconds someone faced the screen;
-* hit: a showing where someone faced the screen for at least 2 s; miss: people
-  were there but nobody did.
+* conversion: watchers / OTS;
+* hit: a showing chosen for people where someone faced the screen for at least
+  2 s; miss: one where nobody did. Content for nobody there (attract loops) is
+  neither: it is meant to draw people in, not to be watched.
+
+Impressions recorded before visits were counted (no ``ots`` column) count each
+showing's people as its OTS and one watcher if someone faced the screen.
 """
 
 from __future__ import annotations
@@ -17,24 +21,27 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from heatcast.errors import ContentError
 from heatcast.firmware.catalogue import HIT_FACING_S, Catalogue, parse_bucket
 
+#: The tidy CSV and JSON: one row per period, item and audience bucket.
 CSV_COLUMNS = (
-    "section", "key", "label", "shown", "people_in_view", "watchers",
-    "dwell_s", "attention_s", "hits", "misses",
+    "period", "start", "item", "title", "attract", "audience", "showings", "ots", "watchers",
+    "conversion", "dwell_s", "attention_s", "hits", "misses",
 )  # fmt: skip
+PERIODS = ("hour", "day", "week")
 
 
 @dataclass
 class Stats:
     shown: int = 0
-    people_in_view: int = 0
+    ots: int = 0
     watchers: int = 0
+    arrivals: int = 0
     dwell_s: float = 0.0
     attention_s: float = 0.0
     hits: int = 0
@@ -42,15 +49,30 @@ class Stats:
 
     def add(self, row: dict[str, Any]) -> None:
         self.shown += 1
-        self.people_in_view += int(row["count"])
-        self.watchers += int(row["facing_s"] > 0)
+        attract = bool(row["attract"])
+        if row["ots"] is None:  # recorded before visits were counted
+            self.ots += int(row["count"])
+            self.watchers += int(row["count"] > 0 and row["facing_s"] > 0 and not attract)
+        else:
+            self.ots += int(row["ots"])
+            self.watchers += int(row["watchers"] or 0)
+            self.arrivals += int(row["arrivals"] or 0)
         self.dwell_s += float(row["dwell_s"])
         self.attention_s += float(row["facing_s"])
-        if row["count"] > 0:
+        if row["count"] > 0 and not attract:
             if row["facing_s"] >= HIT_FACING_S:
                 self.hits += 1
             else:
                 self.misses += 1
+
+    @property
+    def people_in_view(self) -> int:
+        """The opportunities to see (the name of earlier reports)."""
+        return self.ots
+
+    @property
+    def conversion(self) -> float | None:
+        return self.watchers / self.ots if self.ots else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -62,13 +84,19 @@ class Stats:
 class Report:
     source: Path
     since: datetime | None
+    until: datetime | None = None
     first: str | None = None
     last: str | None = None
+    #: visits in the period: those in view at its first showing, and every arrival
+    visits: int = 0
     total: Stats = field(default_factory=Stats)
     by_hour: dict[int, Stats] = field(default_factory=dict)
     by_item: dict[int, Stats] = field(default_factory=dict)
     titles: dict[int, str] = field(default_factory=dict)
+    attract: set[int] = field(default_factory=set)
     by_bucket: dict[str, dict[int, Stats]] = field(default_factory=dict)
+    #: (period kind, period start, item, bucket) -> figures, for the tidy CSV and JSON
+    cells: dict[tuple[str, str, int, str], Stats] = field(default_factory=dict)
 
 
 def bucket_label(key: str) -> str:
@@ -80,27 +108,66 @@ def bucket_label(key: str) -> str:
     return ", ".join(p for p in (who, posture, orientation) if p)
 
 
-def build_report(catalogue: Catalogue, since: datetime | None = None) -> Report:
-    """Aggregate the impressions since ``since`` (all of them when None)."""
-    where, params = ("WHERE i.start >= ?", [since.isoformat(timespec="seconds")]) if since else ("", [])
+def period_start(kind: str, stamp: str) -> str:
+    """The start of the hour, day or (ISO, Monday) week a timestamp falls in."""
+    moment = datetime.fromisoformat(stamp)
+    if kind == "hour":
+        return f"{moment:%Y-%m-%dT%H}:00"
+    if kind == "day":
+        return f"{moment:%Y-%m-%d}"
+    return f"{(moment - timedelta(days=moment.weekday())):%Y-%m-%d}"
+
+
+def build_report(
+    catalogue: Catalogue, since: datetime | None = None, until: datetime | None = None
+) -> Report:
+    """Aggregate the impressions from ``since`` up to ``until`` (open ends when None), local time."""
+    clauses, params = [], []
+    if since is not None:
+        clauses.append("i.start >= ?")
+        params.append(since.isoformat(timespec="seconds"))
+    if until is not None:
+        clauses.append("i.start < ?")
+        params.append(until.isoformat(timespec="seconds"))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = catalogue.query(
         "SELECT i.content_id, i.count, i.posture, i.orientation, i.start, i.dwell_s, i.facing_s, "
-        f"it.title FROM impressions i JOIN items it ON it.id = i.content_id {where} ORDER BY i.start",
+        "i.visits_at_start, i.arrivals, i.ots, i.watchers, it.title, it.people_max = 0 AS attract "
+        f"FROM impressions i JOIN items it ON it.id = i.content_id {where} ORDER BY i.start, i.id",
         params,
     )
-    report = Report(catalogue.path, since)
+    report = Report(catalogue.path, since, until)
+    legacy = False
     for row in rows:
+        legacy = legacy or row["ots"] is None
+        if report.first is None:
+            report.visits += int(row["visits_at_start"] or 0)
         report.first = report.first or row["start"]
         report.last = row["start"]
+        report.visits += int(row["arrivals"] or 0)
         hour = int(row["start"][11:13])
         item = int(row["content_id"])
         key = f"{row['count']}|{row['posture'] or ''}|{row['orientation'] or ''}"
         report.titles[item] = row["title"]
+        if row["attract"]:
+            report.attract.add(item)
         report.total.add(row)
         report.by_hour.setdefault(hour, Stats()).add(row)
         report.by_item.setdefault(item, Stats()).add(row)
         report.by_bucket.setdefault(key, {}).setdefault(item, Stats()).add(row)
+        for kind in PERIODS:
+            cell = (kind, period_start(kind, row["start"]), item, key)
+            report.cells.setdefault(cell, Stats()).add(row)
+    if legacy:  # rows from before visits were counted, whose OTS is the people of each showing
+        report.visits = max(report.visits, report.total.ots)
     return report
+
+
+def compare_weeks(catalogue: Catalogue, until: datetime) -> tuple[Report, Report]:
+    """The seven days before ``until`` and the seven before those."""
+    this = build_report(catalogue, until - timedelta(days=7), until)
+    last = build_report(catalogue, until - timedelta(days=14), until - timedelta(days=7))
+    return this, last
 
 
 def _duration(value: float) -> str:
@@ -117,33 +184,57 @@ def _rate(stats: Stats) -> str:
     return "-" if rate is None else f"{100 * rate:.0f}%"
 
 
-def format_text(report: Report) -> list[str]:
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def _window(report: Report) -> str:
+    if report.since and report.until:
+        return f"from {report.since:%Y-%m-%d %H:%M} until {report.until:%Y-%m-%d %H:%M}"
+    if report.since:
+        return f"since {report.since:%Y-%m-%d %H:%M}"
+    if report.until:
+        return f"until {report.until:%Y-%m-%d %H:%M}"
+    return "all recorded time"
+
+
+def format_text(report: Report, weeks: tuple[Report, Report] | None = None) -> list[str]:
     t = report.total
-    period = f"since {report.since:%Y-%m-%d %H:%M}" if report.since else "all recorded time"
-    out = [f"heatcast report for {report.source} ({period})"]
+    out = [f"heatcast report for {report.source} ({_window(report)})"]
     if not t.shown:
         return [*out, "no impressions recorded yet: run the kiosk (`heatcast run`) and come back later"]
     out += [
         f"{t.shown} showings from {report.first} to {report.last}",
-        f"opportunities to see (people in view): {t.people_in_view}; watchers (facing the screen): "
-        f"{t.watchers}; dwell {_duration(t.dwell_s)}; attention {_duration(t.attention_s)}; "
-        f"hit rate {_rate(t)}",
-        "",
-        "per hour   shown  people  watchers     dwell  attention  hit%",
+        f"visits {report.visits}; opportunities to see {t.ots}; watchers {t.watchers} "
+        f"(conversion {_percent(t.conversion)}); dwell {_duration(t.dwell_s)}; "
+        f"attention {_duration(t.attention_s)}; hit rate {_rate(t)} (content chosen for people)",
     ]
+    if weeks is not None:
+        this, last = weeks
+        out.append(
+            f"last 7 days against the 7 before: visits {this.visits} / {last.visits}, "
+            f"OTS {this.total.ots} / {last.total.ots}, watchers {this.total.watchers} / "
+            f"{last.total.watchers}, conversion {_percent(this.total.conversion)} / "
+            f"{_percent(last.total.conversion)}"
+        )
+    out += ["", "per hour   shown     OTS  watchers     dwell  attention  hit%"]
     for hour in sorted(report.by_hour):
         s = report.by_hour[hour]
         out.append(
-            f"  {hour:02d}:00  {s.shown:6d}  {s.people_in_view:6d}  {s.watchers:8d}  "
+            f"  {hour:02d}:00  {s.shown:6d}  {s.ots:6d}  {s.watchers:8d}  "
             f"{_duration(s.dwell_s):>8}  {_duration(s.attention_s):>9}  {_rate(s):>4}"
         )
-    out += ["", "per item       shown  people  watchers  attention  hit%  title"]
-    ranked = sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
-    for item, s in ranked:
+    out += ["", "per item       shown     OTS  watchers  conversion  attention  hit%  title"]
+    for item, s in _ranked(report):
         out.append(
-            f"  #{item:<8d}  {s.shown:6d}  {s.people_in_view:6d}  {s.watchers:8d}  "
+            f"  #{item:<8d}  {s.shown:6d}  {s.ots:6d}  {s.watchers:8d}  {_percent(s.conversion):>10}  "
             f"{_duration(s.attention_s):>9}  {_rate(s):>4}  {report.titles[item][:50]}"
         )
+    attract = [(i, report.by_item[i]) for i in sorted(report.attract)]
+    if attract:
+        out += ["", "for nobody there (attract loops: shown to draw people in, never counted as watched)"]
+        for item, s in attract:
+            out.append(f"  #{item:<8d}  {s.shown:6d} showings  {s.ots:4d} OTS  {report.titles[item][:50]}")
     out += ["", "hits / misses per audience (hit: facing the screen 2 s or more)"]
     for key in sorted(report.by_bucket, key=lambda k: parse_bucket(k)[0]):
         if key.startswith("0|"):
@@ -151,28 +242,33 @@ def format_text(report: Report) -> list[str]:
         parts = [
             f"#{item} {s.hits}/{s.misses}"
             for item, s in sorted(report.by_bucket[key].items(), key=lambda kv: -kv[1].hits)
+            if item not in report.attract
         ]
-        out.append(f"  {bucket_label(key)}: " + ", ".join(parts))
+        if parts:
+            out.append(f"  {bucket_label(key)}: " + ", ".join(parts))
     return out
 
 
-def report_rows(report: Report) -> Iterable[dict[str, Any]]:
-    def row(section: str, key: str, label: str, s: Stats) -> dict[str, Any]:
-        return {
-            "section": section, "key": key, "label": label, "shown": s.shown,
-            "people_in_view": s.people_in_view, "watchers": s.watchers,
+def _ranked(report: Report) -> list[tuple[int, Stats]]:
+    """Content chosen for people, by the attention it held."""
+    chosen = [(i, s) for i, s in report.by_item.items() if i not in report.attract]
+    return sorted(chosen, key=lambda kv: -kv[1].attention_s)
+
+
+def report_rows(report: Report, periods: Iterable[str] = ("day",)) -> Iterable[dict[str, Any]]:
+    """Tidy rows: one per period, item and audience bucket, in ``periods`` (hour, day, week)."""
+    wanted = tuple(periods)
+    for (kind, start, item, key), s in sorted(report.cells.items()):
+        if kind not in wanted:
+            continue
+        yield {
+            "period": kind, "start": start, "item": item, "title": report.titles[item],
+            "attract": item in report.attract, "audience": bucket_label(key), "showings": s.shown,
+            "ots": s.ots, "watchers": s.watchers,
+            "conversion": round(s.conversion, 3) if s.conversion is not None else None,
             "dwell_s": round(s.dwell_s, 1), "attention_s": round(s.attention_s, 1),
             "hits": s.hits, "misses": s.misses,
         }  # fmt: skip
-
-    yield row("total", "", "all showings", report.total)
-    for hour in sorted(report.by_hour):
-        yield row("hour", f"{hour:02d}", f"{hour:02d}:00-{hour:02d}:59", report.by_hour[hour])
-    for item in sorted(report.by_item):
-        yield row("item", str(item), report.titles[item], report.by_item[item])
-    for key in sorted(report.by_bucket):
-        for item, s in sorted(report.by_bucket[key].items()):
-            yield row("audience_item", f"{key}#{item}", f"{bucket_label(key)} / {report.titles[item]}", s)
 
 
 def _period(report: Report) -> str:
@@ -201,13 +297,14 @@ def _atomic_target(path: Path) -> tuple[int, str]:
         ) from None
 
 
-def write_csv(report: Report, path: Path) -> None:
-    """One table: section (total, hour, item, audience_item), key, label and the figures."""
+def write_csv(report: Report, path: Path, periods: Iterable[str] = ("day",)) -> None:
+    """The tidy rows of :func:`report_rows` as CSV, written atomically."""
     fd, tmp = _atomic_target(path)
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(report_rows(report))
+        for row in report_rows(report, periods):
+            writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     _publish(tmp, path)
 
 
@@ -222,8 +319,8 @@ def write_png(report: Report, path: Path) -> None:
     t = report.total
     period = _period(report)
     fig.suptitle(
-        f"heatcast: what was seen ({period})\n{t.shown} showings, {t.people_in_view} people in view, "
-        f"{t.watchers} watched, {_duration(t.attention_s)} of attention",
+        f"heatcast: what was seen ({period})\n{report.visits} visits, {t.shown} showings, {t.ots} "
+        f"opportunities to see, {t.watchers} watchers, {_duration(t.attention_s)} of attention",
         fontsize=14,
     )
     grid = fig.add_gridspec(2, 2)
@@ -237,9 +334,11 @@ def write_png(report: Report, path: Path) -> None:
     else:
         active = sorted(report.by_hour)
         hours = list(range(max(active[0] - 1, 0), min(active[-1] + 1, 23) + 1))
-        people = [report.by_hour.get(h, _EMPTY).people_in_view for h in hours]
+        people = [report.by_hour.get(h, _EMPTY).ots for h in hours]
         watchers = [report.by_hour.get(h, _EMPTY).watchers for h in hours]
-        ax_hour.bar([h - 0.2 for h in hours], people, width=0.4, label="people in view", color="#9ecae1")
+        ax_hour.bar(
+            [h - 0.2 for h in hours], people, width=0.4, label="opportunities to see", color="#9ecae1"
+        )
         ax_hour.bar(
             [h + 0.2 for h in hours],
             watchers,
@@ -251,10 +350,11 @@ def write_png(report: Report, path: Path) -> None:
         ax_hour.set_xlabel("hour of the day")
         ax_hour.set_ylabel("count")
         ax_hour.set_title("When people were in front of the screen")
-        ax_hour.legend(loc="upper left")
+        # above the bars, never over them
+        ax_hour.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)
         ax_hour.grid(axis="y", alpha=0.3)
 
-        ranked = sorted(report.by_item.items(), key=lambda kv: kv[1].attention_s, reverse=True)[:10][::-1]
+        ranked = _ranked(report)[:10][::-1]
         labels = [_short(report.titles[i]) for i, _ in ranked]
         minutes = [s.attention_s / 60 for _, s in ranked]
         bars = ax_item.barh(labels, minutes, color="#31a354")
@@ -276,7 +376,7 @@ def write_png(report: Report, path: Path) -> None:
         ax_bucket.set_title(
             "Hits and misses per audience" + ("\n(the 12 most frequent)" if len(shown) > 12 else "")
         )
-        ax_bucket.legend(loc="lower right", fontsize=8)
+        ax_bucket.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
         ax_bucket.invert_yaxis()
     fd, tmp = _atomic_target(path)
     os.close(fd)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from heatcast.firmware.catalogue import Catalogue, Impression
 from heatcast.firmware.cli import main
-from heatcast.firmware.report import build_report, format_text, write_csv, write_png
+from heatcast.firmware.report import CSV_COLUMNS, build_report, format_text, write_csv, write_png
 
 
 def show(item: int, at: datetime, count: int, facing: float, dwell: float = 10.0,
@@ -54,18 +54,25 @@ def test_figures_per_hour_item_and_bucket(filled: Catalogue) -> None:
     everything = build_report(filled)
     assert everything.total.shown == 6 and everything.total.people_in_view == 11
     text = "\n".join(format_text(report))
-    assert "opportunities to see (people in view): 7" in text
+    assert "visits 7; opportunities to see 7; watchers 3 (conversion 43%)" in text
     assert "2 people, sitting, away: #1 0/1" in text
 
 
-def test_csv_has_one_row_per_figure(filled: Catalogue, tmp_path: Path) -> None:
-    write_csv(build_report(filled), tmp_path / "r.csv")
+def test_csv_is_tidy_one_row_per_period_item_and_audience(filled: Catalogue, tmp_path: Path) -> None:
+    write_csv(build_report(filled), tmp_path / "r.csv", periods=("day", "week"))
     with open(tmp_path / "r.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    sections = [r["section"] for r in rows]
-    assert sections.count("total") == 1 and sections.count("hour") == 3 and sections.count("item") == 2
-    total = rows[0]
-    assert (total["shown"], total["people_in_view"], total["hits"]) == ("6", "11", "3")
+    assert tuple(rows[0]) == CSV_COLUMNS
+    days = [r for r in rows if r["period"] == "day"]
+    weeks = [r for r in rows if r["period"] == "week"]
+    assert {r["start"] for r in days} == {"2026-11-20", "2026-11-23"}
+    assert {r["start"] for r in weeks} == {"2026-11-16", "2026-11-23"}  # ISO weeks start on Monday
+    # every row is one period, item and audience; summing the rows gives the totals
+    assert len({(r["start"], r["item"], r["audience"]) for r in days}) == len(days)
+    assert sum(int(r["showings"]) for r in days) == sum(int(r["showings"]) for r in weeks) == 6
+    assert sum(int(r["ots"]) for r in days) == 11
+    coffee = [r for r in days if r["title"] == "Coffee" and r["audience"] == "2 people, sitting, away"]
+    assert len(coffee) == 1 and (coffee[0]["showings"], coffee[0]["misses"]) == ("1", "1")
 
 
 def test_png_is_drawn_even_when_empty(catalogue: Catalogue, filled: Catalogue, tmp_path: Path) -> None:
