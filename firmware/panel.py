@@ -1308,7 +1308,7 @@ class Panel:
     # -- reports
 
     async def reports(self, request: Any, session: Session) -> Any:
-        from heatcast.firmware.report import bucket_label, build_report
+        from heatcast.firmware.report import bucket_label, build_report, compare_weeks
 
         choices = {
             "1": "today and yesterday", "7": "the last 7 days", "30": "the last 30 days", "all": "all kept",
@@ -1316,38 +1316,69 @@ class Panel:
         days = request.query_params.get("days", "7")
         if days not in choices:
             days = "7"
-        since = None if days == "all" else self.kiosk.clock() - timedelta(days=int(days))
+        now = self.kiosk.clock()
+        since = None if days == "all" else now - timedelta(days=int(days))
         report = build_report(self.catalogue, since)
         t = report.total
         picker = "".join(
             f'<a href="/reports?days={k}"{" class=current" if k == days else ""}>{esc(v)}</a> '
             for k, v in choices.items()
         )
-        # Visits and conversion come with the report's visit counting (issue 19); shown once there.
-        visits = getattr(report, "visits", None)
-        conversion = getattr(t, "conversion", None)
         summary = (
-            "<p>"
-            + (f"{visits} visits; " if isinstance(visits, int) else "")
-            + f"{t.shown} showings; {t.people_in_view} people in view; {t.watchers} watched"
-            + (f" ({_percent(conversion)} of them)" if isinstance(conversion, float) else "")
-            + f"; {t.attention_s / 60:.1f} minutes of attention.</p>"
+            f"<p>{report.visits} visits; {t.shown} showings; {t.ots} opportunities to see; "
+            f"{t.watchers} watchers ({_percent(t.conversion)} conversion); "
+            f"{t.attention_s / 60:.1f} minutes of attention.</p>"
+        )
+        this, last = compare_weeks(self.catalogue, now)
+        weeks = "".join(
+            f"<tr><th>{esc(label)}</th><td>{a}</td><td>{b}</td></tr>"
+            for label, a, b in (
+                ("visits", this.visits, last.visits),
+                ("opportunities to see", this.total.ots, last.total.ots),
+                ("watchers", this.total.watchers, last.total.watchers),
+                ("conversion", _percent(this.total.conversion), _percent(last.total.conversion)),
+                ("attention (min)", f"{this.total.attention_s / 60:.1f}",
+                 f"{last.total.attention_s / 60:.1f}"),
+            )
+        )
+        compare = (
+            "<h2>The last 7 days against the 7 before</h2><table class=report><thead><tr><th></th>"
+            f"<th>last 7 days</th><th>the 7 before</th></tr></thead><tbody>{weeks}</tbody></table>"
         )
         hours = list(range(24))
         by_hour = [report.by_hour.get(h) for h in hours]
         hourly = column_chart(
-            "People in view and watchers, per hour of the day",
+            "Opportunities to see and watchers, per hour of the day",
             [f"{h:02d}" for h in hours],
             [
-                ("people in view", [float(s.people_in_view) if s else 0.0 for s in by_hour], "#9ecae1"),
+                ("opportunities to see", [float(s.ots) if s else 0.0 for s in by_hour], "#9ecae1"),
                 ("watchers", [float(s.watchers) if s else 0.0 for s in by_hour], "#08519c"),
             ],
         )
-        ranked = sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)[:10]
+        daily = ""
+        per_day: dict[str, list[float]] = {}
+        for (kind, start, _item, _bucket), cell in report.cells.items():
+            if kind == "day":
+                sums = per_day.setdefault(start, [0.0, 0.0])
+                sums[0] += cell.ots
+                sums[1] += cell.watchers
+        if len(per_day) > 1:
+            dates = sorted(per_day)[-31:]
+            daily = column_chart(
+                "Opportunities to see and watchers, per day",
+                [d[5:] for d in dates],
+                [
+                    ("opportunities to see", [per_day[d][0] for d in dates], "#9ecae1"),
+                    ("watchers", [per_day[d][1] for d in dates], "#08519c"),
+                ],
+            )
+        # Content for nobody there is meant to draw people in, not to be watched: not ranked.
+        ranked = [(i, s) for i, s in sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
+                  if i not in report.attract]  # fmt: skip
         per_item = bar_chart(
-            "Minutes of attention per item (top 10)",
-            [report.titles[i] for i, _ in ranked],
-            [("attention", [round(s.attention_s / 60, 1) for _, s in ranked], "#31a354")],
+            "Minutes of attention per item (top 10, attract loops left out)",
+            [report.titles[i] for i, _ in ranked[:10]],
+            [("attention", [round(s.attention_s / 60, 1) for _, s in ranked[:10]], "#31a354")],
             unit=" min",
         )
         buckets = sorted((k for k in report.by_bucket if not k.startswith("0|")), key=lambda k: k)[:12]
@@ -1362,18 +1393,24 @@ class Panel:
             ],
         )  # fmt: skip
         table = "".join(
-            f"<tr><td>{esc(report.titles[i])}</td><td>{s.shown}</td><td>{s.people_in_view}</td>"
-            f"<td>{s.watchers}</td><td>{s.attention_s / 60:.1f}</td><td>{_percent(s.hit_rate)}</td></tr>"
+            f"<tr><td>{esc(report.titles[i])}{' (attract loop)' if i in report.attract else ''}</td>"
+            f"<td>{s.shown}</td><td>{s.ots}</td><td>{s.watchers}</td><td>{_percent(s.conversion)}</td>"
+            f"<td>{s.attention_s / 60:.1f}</td><td>{_percent(s.hit_rate)}</td></tr>"
             for i, s in sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
         )
         items = (
             "<h2>Per item</h2><table class=report><thead><tr><th>Item</th><th>Showings</th>"
-            "<th>People in view</th><th>Watchers</th><th>Attention (min)</th><th>Hit rate</th></tr></thead>"
-            f"<tbody>{table}</tbody></table>"
+            "<th>Opportunities to see</th><th>Watchers</th><th>Conversion</th><th>Attention (min)</th>"
+            f"<th>Hit rate</th></tr></thead><tbody>{table}</tbody></table>"
             if table
             else "<p>No showings recorded in this period yet.</p>"
         )
-        body = f'<p class="picker">{picker}</p>{summary}{hourly}{per_item}{per_bucket}{items}'
+        body = (
+            f'<p class="picker">{picker}</p>{summary}{hourly}{daily}{per_item}{per_bucket}{items}{compare}'
+            "<p><small>A visit is someone arriving in view and leaving; an item's opportunities to see are "
+            "the visits in view while it showed, its watchers those that faced the screen 2 s or more on "
+            "end meanwhile (each counted once per item).</small></p>"
+        )
         return self.page("Reports", body, session)
 
     async def home(self, request: Any, session: Session) -> Any:
