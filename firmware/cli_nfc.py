@@ -113,7 +113,10 @@ def write(url: str, device: str | None, protect: bool, secret_file: Path | None,
 @secret_option
 @json_option
 def read(device: str | None, secret_file: Path | None, as_json: bool) -> None:
-    """Show the tag's type, UID, capacity, protection and the URL it holds."""
+    """Show the tag's type, UID, capacity, protection, the URL it holds and its tap counter.
+
+    The counter is read with READ_CNT before anything else, so this reading is no tap.
+    """
     from heatcast.nfc.writer import TagWriter
 
     path = _device(device)
@@ -140,6 +143,11 @@ def read(device: str | None, secret_file: Path | None, as_json: bool) -> None:
         click.echo(f"heatcast can write: {'yes' if report.writable else 'no'}")
     url = report.url
     click.echo(f"url:       {url if url else ('(no message)' if url == '' else '(not a URL record)')}")
+    from heatcast.nfc.taps import counting_verdict
+
+    _, why = counting_verdict(report.tag_type, report.counting, report.counter_before)
+    counter = "-" if report.counter_before is None else str(report.counter_before)
+    click.echo(f"counter:   {counter} (counts phone taps: {why})")
     for note in report.notes:
         click.echo(f"note:      {note}")
 

@@ -355,6 +355,14 @@ def check_nfc(config: Config) -> list[Check]:
             else "writable, not protected (nfc.protect = false)"
         )
         checks.append(Check("nfc tag", True, f"{desc}; {flags}", data={"nfc": result}))
+    from heatcast.nfc.taps import counting_verdict
+
+    counts, why = counting_verdict(result.get("tag_type"), result.get("counting"), result.get("counter"))
+    remedy = None if counts else "taps are not counted; everything else works"
+    checks.append(
+        Check("nfc taps", True if counts else None, f"counting phone taps: {why}", remedy,
+              {"counter": result.get("counter")})
+    )  # fmt: skip
     return checks
 
 

@@ -42,8 +42,8 @@ class UdpTag:
         self.frames = 0
 
     def answer(self, data: bytes) -> bytes | None:
-        if data in (b"\x26", b"\x52"):  # SENS_REQ / ALL_REQ: a fresh power-up
-            self.chip.power_off()
+        if data in (b"\x26", b"\x52"):  # SENS_REQ / ALL_REQ: back to the start, still powered
+            self.chip.idle()
             return b"\x44\x00"
         if data == b"\x93\x20":
             return self.cl1

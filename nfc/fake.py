@@ -95,6 +95,10 @@ class NtagChip:
         self.memory = mem
         self.signature = hashlib.sha256(b"heatcast fake NTAG signature" + self.uid).digest()
         self.active = False  # powered and selected
+        self.powered = False  # in a field since the last power-up
+        #: the NFC counter (NTAG213/215/216): +1 at the first READ or FAST_READ after a power-up
+        self.nfc_counter = 0
+        self._counted = False
         self.muted = False  # silent after a NAK or an unknown command until re-activated
         self.authenticated = False
         self.failed_auths = 0
@@ -158,13 +162,42 @@ class NtagChip:
 
     # -- RF ------------------------------------------------------------------------------------
     def activate(self) -> None:
-        """Power-up and selection: the configuration pages are latched here."""
+        """Selection (after a power-up if the tag had none): the configuration is latched at power-up."""
+        if not self.powered:
+            self.powered, self._counted = True, False
+            self.latched = self._latch()
         self.active, self.muted, self.authenticated = True, False, False
-        self.latched = self._latch()
         self.activations += 1
 
     def power_off(self) -> None:
+        self.active, self.powered, self.muted, self.authenticated = False, False, False, False
+
+    def idle(self) -> None:
+        """A new request in the same field: unselected, unauthenticated, still powered."""
         self.active, self.muted, self.authenticated = False, False, False
+
+    def phone_tap(self) -> str | None:
+        """A phone comes near: it powers the tag, reads its NDEF message and goes; the URL it read.
+
+        The tag then powers up afresh in whatever field comes next (heatcast's reader).
+        """
+        with self.lock:
+            self.power_off()
+            self.powered, self._counted, self.latched = True, False, self._latch()
+            self.active = True
+            self._read(4)
+            url = self.ndef_url()
+            self.power_off()
+        return url
+
+    @property
+    def counts_taps(self) -> bool:
+        return self.product in ("NTAG213", "NTAG215", "NTAG216") and bool(self.latched.access & 0x10)
+
+    def _count(self) -> None:
+        if self.counts_taps and not self._counted:
+            self._counted = True
+            self.nfc_counter = min(0xFFFFFF, self.nfc_counter + 1)
 
     # -- commands ------------------------------------------------------------------------------
     def handle(self, cmd: bytes) -> bytes | None:
@@ -176,6 +209,10 @@ class NtagChip:
             op = cmd[0]
             if op == 0x30 and len(cmd) == 2:
                 return self._read(cmd[1])
+            if op == 0x3A and len(cmd) == 3:
+                return self._fast_read(cmd[1], cmd[2])
+            if op == 0x39 and len(cmd) == 2 and self.product in ("NTAG213", "NTAG215", "NTAG216"):
+                return self._read_cnt(cmd[1])
             if op == 0xA2 and len(cmd) == 6:
                 return self._write(cmd[1], cmd[2:6])
             if op == 0x60 and len(cmd) == 1 and self.version:
@@ -201,16 +238,30 @@ class NtagChip:
         read_protect = bool(self.latched.access & 0x80)
         if read_protect and self._protected(start):
             return self._nak()
-        out = bytearray()
-        for i in range(4):
-            page = (start + i) % self.pages
-            data = self.page(page)
-            if self.has_config and page in (self.cfgpage + 2, self.cfgpage + 3):
-                data = b"\0\0\0\0"  # PWD and PACK always read as zero
-            elif read_protect and self._protected(page):
-                data = b"\0\0\0\0"
-            out += data
-        return bytes(out)
+        self._count()
+        return b"".join(self._page_as_read(page % self.pages) for page in range(start, start + 4))
+
+    def _page_as_read(self, page: int) -> bytes:
+        if self.has_config and page in (self.cfgpage + 2, self.cfgpage + 3):
+            return b"\0\0\0\0"  # PWD and PACK always read as zero
+        if self.latched.access & 0x80 and self._protected(page):
+            return b"\0\0\0\0"
+        return self.page(page)
+
+    def _fast_read(self, start: int, end: int) -> bytes:
+        if start > end or end >= self.pages:
+            return self._nak()
+        if self.latched.access & 0x80 and any(self._protected(p) for p in range(start, end + 1)):
+            return self._nak()
+        self._count()
+        return b"".join(self._page_as_read(page) for page in range(start, end + 1))
+
+    def _read_cnt(self, address: int) -> bytes:
+        if address != 0x02:
+            return self._nak()
+        if self.latched.access & 0x08 and not self.authenticated:  # NFC_CNT_PWD_PROT
+            return self._nak()
+        return self.nfc_counter.to_bytes(3, "little")
 
     def _locked(self, page: int) -> bool:
         lock0, lock1 = self.memory[10], self.memory[11]
@@ -318,6 +369,8 @@ class FakeReader:
         self.exchanges = 0
         self.senses = 0
         self.field_on = False
+        #: a phone taps the tag during the next this many exchanges: they collide and fail
+        self.collisions = 0
         if tag is not None:
             self.place(tag)
 
@@ -421,6 +474,10 @@ class FakeDevice(nfc.clf.device.Device):  # type: ignore[misc]
         tag = self.reader.present
         if tag is None or not self.reader.field_on:
             raise nfc.clf.TimeoutError("no tag")
+        if self.reader.collisions > 0:
+            self.reader.collisions -= 1
+            tag.phone_tap()  # the phone got its read; heatcast's command was lost in the collision
+            raise nfc.clf.TimeoutError("collision")
         rsp = tag.handle(bytes(data))
         if rsp is None:
             raise nfc.clf.TimeoutError("no response")

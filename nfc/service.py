@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from heatcast.errors import ConfigError, HeatcastError, NfcError
 from heatcast.nfc.keys import SiteSecret, load_secret
+from heatcast.nfc.taps import TapLedger
 from heatcast.nfc.writer import (
     CapacityError,
     ReaderUnavailable,
@@ -55,6 +56,11 @@ class TagState:
     exchanges: int = 0
     #: write attempts that failed since the last success
     failures: int = 0
+    #: the tag's NFC counter as last read; whether it counts taps (None: not known)
+    counter: int | None = None
+    counting: bool | None = None
+    #: phone taps counted since the service started
+    taps: int = 0
 
 
 class TagService:
@@ -70,6 +76,7 @@ class TagService:
         retry_s: float = 0.5,
         max_backoff_s: float = 30.0,
         recheck_s: float | None = 600.0,
+        count_every_s: float | None = 60.0,
         connect_timeout_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,6 +86,12 @@ class TagService:
         self.retry_s = float(retry_s)
         self.max_backoff_s = float(max_backoff_s)
         self.recheck_s = recheck_s
+        #: how often the tap counter is read while the content stays the same (None: only at changes)
+        self.count_every_s = count_every_s
+        self._taps = TapLedger()
+        self._counted_at: float | None = None
+        #: the URL the tag held at the end of heatcast's last session: taps until the next are its
+        self._on_tag: str | None = None
         self._clock = clock
         self._cond = threading.Condition()
         self._state = TagState(reader=self.device)
@@ -131,6 +144,17 @@ class TagService:
         with self._cond:
             return dataclasses.replace(self._state)
 
+    def take_taps(self) -> dict[str, int]:
+        """Phone taps per URL (the one on the tag when they happened) since the last call."""
+        with self._cond:
+            return self._taps.take()
+
+    def count_now(self) -> None:
+        """Read the tap counter at the next chance (a content change, a test)."""
+        with self._cond:
+            self._counted_at = None
+            self._cond.notify_all()
+
     def wait(self, predicate: Callable[[TagState], bool], timeout: float) -> TagState:
         """Wait until *predicate(state)* holds or *timeout* passes; returns the last state."""
         deadline = time.monotonic() + timeout
@@ -168,13 +192,25 @@ class TagService:
         if st.wanted is None or st.wanted == self._given_up:
             return None
         if st.verified and st.url == st.wanted:
-            if self.recheck_s is None or self._verified_at is None:
-                return None
-            return max(self._verified_at + self.recheck_s, self._retry_at)
+            due_at = []
+            if self.recheck_s is not None and self._verified_at is not None:
+                due_at.append(max(self._verified_at + self.recheck_s, self._retry_at))
+            if self._counting_due() is not None:
+                due_at.append(max(self._counting_due() or 0.0, self._retry_at))
+            return min(due_at) if due_at else None
         due = self._retry_at
         if self._last_change is not None and st.url != st.wanted:
             due = max(due, self._last_change + self.min_interval_s)
         return due
+
+    def _counting_due(self) -> float | None:
+        if self._state.counting is False or self._taps.full:
+            return None
+        if self._counted_at is None:
+            return 0.0  # asked for (count_now), or never read yet
+        if self.count_every_s is None:
+            return None
+        return self._counted_at + self.count_every_s
 
     def _run(self) -> None:
         assert self._writer is not None
@@ -192,10 +228,55 @@ class TagService:
                     if self._closing:
                         return
                     url = self._state.wanted
+                    st = self._state
+                    recheck = (
+                        self.recheck_s is not None
+                        and self._verified_at is not None
+                        and self._clock() >= self._verified_at + self.recheck_s
+                    )
+                    count_only = st.verified and st.url == url and not recheck
                 assert url is not None
-                self._attempt(url)
+                if count_only:
+                    self._count()
+                else:
+                    self._attempt(url)
         finally:
             self._writer.close()
+
+    def _count(self) -> None:
+        """A short session that reads the tap counter only (no READ: it counts nothing itself)."""
+        assert self._writer is not None
+        before = self._writer.counters
+        try:
+            report = self._writer.count(secret=self._secret)
+        except HeatcastError as exc:
+            report = None
+            log.debug("NFC: reading the tap counter: %s (tried again later)", exc)
+        except Exception:
+            report = None
+            log.exception("NFC: unexpected error while reading the tap counter")
+            self._writer.close()
+        after = self._writer.counters
+        with self._cond:
+            self._state.exchanges += after[1] - before[1]
+            self._counted_at = self._clock()
+            if report is not None:
+                self._book(report)
+            self._cond.notify_all()
+
+    def _book(self, report: TagReport) -> None:
+        """Credit the taps a session saw to the URL the tag held before it (lock held)."""
+        st = self._state
+        if report.counter_before is None and report.counter_after is None:
+            return
+        taps = self._taps.session(report.uid, report.counter_before, report.counter_after, self._on_tag)
+        st.counter = report.counter_after if report.counter_after is not None else report.counter_before
+        st.taps += taps
+        if report.counting is not None:
+            st.counting = report.counting
+        if self._taps.full and st.counting is not False:
+            log.warning("NFC: the tag's tap counter is full (16,777,215): replace the sticker to count taps")
+            st.counting = False
 
     def _attempt(self, url: str) -> None:
         assert self._writer is not None
@@ -221,6 +302,9 @@ class TagService:
             if after[0] > before[0]:
                 self._last_change = started
             if report is not None:
+                self._book(report)
+                self._on_tag = report.url
+                self._counted_at = self._clock()
                 st.reader = report.reader
                 st.tag_type, st.uid, st.url = report.tag_type, report.uid, report.url
                 st.protected = report.protected

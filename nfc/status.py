@@ -41,6 +41,8 @@ def probe(
         "protected": None,
         "locked": None,
         "writable": None,
+        "counter": None,
+        "counting": None,
         "usb_readers": [f"{r.model.name} at {r.devnode}" for r in udev.scan_usb()],
         "ok": True,
         "problem": None,
@@ -85,6 +87,8 @@ def probe(
         protected=report.protected,
         locked=report.locked,
         writable=report.writable,
+        counter=report.counter_before,
+        counting=report.counting,
     )
     if report.locked:
         result.update(

@@ -19,6 +19,17 @@ read_protect=False, protect_from=3)``.  ``protect_from`` 3 protects the
 capability container too, and nfcpy then sets its write-access nibble to 8, so
 phones see a read-only tag instead of a tag that claims to be writable and fails
 (which is what 4 or more does).  Reading stays open.  Lock bits are never set.
+
+Taps (NTAG213/215/216; NXP's data sheet, "NFC counter function"): with
+``NFC_CNT_EN`` set in the ACCESS byte (CFG1), the tag adds one to a 24-bit
+counter at the first valid READ or FAST_READ after each power-up, that is once
+per phone tap, and stops at FFFFFFh. ``READ_CNT`` (39h 02h) reads it, least
+significant byte first, without a READ, so reading it counts nothing; with
+``NFC_CNT_PWD_PROT`` it answers only after PWD_AUTH. nfcpy's activation sends
+AUTHENTICATE (which the NTAG ignores) and GET_VERSION, no READ. heatcast enables
+the counter (password-protected when it protects the tag) at its first write,
+and reads it at the start and at the end of each of its own sessions: whatever
+the counter gained between two of heatcast's sessions were phones.
 """
 
 from __future__ import annotations
@@ -40,6 +51,13 @@ log = logging.getLogger(__name__)
 
 #: first protected page; see the module docstring for why 3 and not 4
 PROTECT_FROM = 3
+#: ACCESS byte bits (NTAG213/215/216)
+NFC_CNT_EN = 0x10
+NFC_CNT_PWD_PROT = 0x08
+#: the NFC counter stops here
+COUNTER_MAX = 0xFFFFFF
+#: the tags with an NFC counter (NTAG210 and 212 have none)
+COUNTING = ("NTAG213", "NTAG215", "NTAG216")
 
 #: NTAG21x product -> first configuration page (CFG0), from the NXP data sheets
 CFG_PAGE = {"NTAG210": 16, "NTAG212": 37, "NTAG213": 41, "NTAG215": 131, "NTAG216": 227}
@@ -248,6 +266,12 @@ class TagReport:
     page_writes: int = 0
     exchanges: int = 0
     notes: list[str] = field(default_factory=list)
+    #: the tag's NFC counter (phone taps) at the start and the end of heatcast's session;
+    #: None where the tag has none or it cannot be read
+    counter_before: int | None = None
+    counter_after: int | None = None
+    #: whether the tag counts taps (NFC_CNT_EN); None when not known
+    counting: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -261,6 +285,7 @@ class _Config:
     static_locks: int  # page lock bits of lock bytes 0-1 (block-lock bits left out)
     dynamic_locks: int  # page lock bits of the dynamic lock bytes
     pages: int
+    cfg1: bytes = b"\0\0\0\0"  # ACCESS and three reserved bytes
 
     @property
     def password_protected(self) -> bool:
@@ -383,7 +408,69 @@ class TagWriter:
         # one READ returns the dynamic lock page, CFG0 and CFG1 (4 pages from cfg_page - 1)
         data = tag.read(cfg_page - 1)
         dynamic = 0 if product == "NTAG210" else data[0] | data[1] << 8
-        return _Config(data[7], data[8], head[15], static, dynamic, cfg_page + 4)
+        return _Config(data[7], data[8], head[15], static, dynamic, cfg_page + 4, bytes(data[8:12]))
+
+    def _read_cnt(self, tag: Any, key: bytes | None) -> tuple[Any, int | None]:
+        """READ_CNT, no READ (so it is no tap): the counter, authenticating first if it needs it.
+
+        Returns the tag (a new activation after a refusal) and the value, None if it cannot be read.
+        """
+        if product_of(tag) not in COUNTING:
+            return tag, None
+        for attempt in range(2):
+            try:
+                rsp = bytes(tag.transceive(b"\x39\x02", timeout=0.1))
+                if len(rsp) >= 3:
+                    return tag, int.from_bytes(rsp[:3], "little")
+            except (nfc.tag.TagCommandError, nfc.clf.CommunicationError):
+                pass
+            # a NAK: the counter is password-protected (or the reading collided with a phone);
+            # the tag is idle after a NAK, so select it again (and authenticate, once)
+            uid = bytes(tag.identifier)
+            tag = self._connect()
+            if bytes(tag.identifier) != uid:
+                raise TagWriteError("the tag on the reader was swapped while its counter was read; retrying")
+            if key is None or attempt:
+                return tag, None
+            _redactor.remember(key)
+            if not tag.authenticate(key):
+                return self._connect(), None
+        return tag, None
+
+    def count(self, secret: SiteSecret | bytes | None = None) -> TagReport:
+        """A short session that reads the tag's NFC counter and nothing else (no tap counted)."""
+        start = self.counters
+        tag = self._connect()
+        try:
+            report = TagReport(self.reader_name, product_of(tag), bytes(tag.identifier).hex().upper())
+            key = tag_key(secret, bytes(tag.identifier)) if secret is not None else None
+            tag, value = self._read_cnt(tag, key)
+            report.counter_before = report.counter_after = value
+        except NfcError:
+            raise
+        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
+            raise TagWriteError(f"the tag stopped answering while its counter was read ({exc})") from None
+        except OSError as exc:
+            self.close()
+            raise ReaderUnavailable(f"NFC reader {self.path} stopped answering ({exc})") from None
+        finally:
+            self.mute()
+        end = self.counters
+        report.page_writes, report.exchanges = end[0] - start[0], end[1] - start[1]
+        return report
+
+    def _enable_counter(self, tag: Any, conf: _Config, protected: bool) -> _Config:
+        """Set NFC_CNT_EN (and NFC_CNT_PWD_PROT on a protected tag) in CFG1, once."""
+        want = conf.access | NFC_CNT_EN | (NFC_CNT_PWD_PROT if protected else 0)
+        if want == conf.access:
+            return conf
+        cfg_page = CFG_PAGE[product_of(tag)]
+        tag.write(cfg_page + 1, bytes([want]) + conf.cfg1[1:4])
+        fresh = self._config(tag)
+        assert fresh is not None
+        if fresh.access != want:
+            raise TagWriteError("could not switch the tag's tap counter on; retrying")
+        return fresh
 
     def _authenticate(self, tag: Any, key: bytes) -> tuple[Any, bool]:
         """Authenticate; returns (tag, repair) where repair means a torn protect() must be redone."""
@@ -415,7 +502,10 @@ class TagWriter:
         start = self.counters
         tag = self._connect()
         try:
+            key = tag_key(secret, bytes(tag.identifier)) if secret is not None else None
+            tag, counter = self._read_cnt(tag, key)  # before any READ: this reading is no tap
             report = self._describe(tag)
+            report.counter_before = report.counter_after = counter
             if report.protected and secret is not None and report.tag_type in CFG_PAGE:
                 key = tag_key(secret, bytes(tag.identifier))
                 _redactor.remember(key)
@@ -445,6 +535,8 @@ class TagWriter:
         if conf is not None:
             report.protected = conf.password_protected
             report.locked = conf.locked
+            if product in COUNTING:
+                report.counting = bool(conf.access & NFC_CNT_EN)
         ndef_area = tag.ndef
         if ndef_area is None:
             report.notes.append("the tag is not NDEF formatted")
@@ -504,6 +596,7 @@ class TagWriter:
                 "use an NTAG213/215/216 sticker, or --no-protect for development"
             )
         key = tag_key(secret, uid) if secret is not None else None
+        tag, report.counter_before = self._read_cnt(tag, key)  # before any READ of the session
         conf = self._config(tag)
         assert conf is not None
         if conf.locked:
@@ -553,8 +646,12 @@ class TagWriter:
                     "use the site secret that protected it"
                 )
             raise ReadOnlyTag(f"tag {report.uid} is marked read-only: replace it with a new NTAG213/215/216")
+        if product in COUNTING and (protect or not conf.password_protected):
+            conf = self._enable_counter(tag, conf, conf.password_protected)
+            report.counting = True
         if area.octets == message:
             report.url, report.verified = url, True
+            report.counter_after = self._counter_now(tag, report.counter_before)
             return report
         area.octets = message
         report.changed = True
@@ -571,11 +668,24 @@ class TagWriter:
                     f"{url_of(fresh.octets)!r}, the previous URL or no message); retrying"
                 )
         report.url, report.verified = url, True
+        report.counter_after = self._counter_now(tag, report.counter_before)
         return report
+
+    def _counter_now(self, tag: Any, before: int | None) -> int | None:
+        """The counter at the end of a session (its own READs may have added one)."""
+        if before is None:
+            return None
+        try:
+            rsp = bytes(tag.transceive(b"\x39\x02", timeout=0.1))
+        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError):
+            return None
+        return int.from_bytes(rsp[:3], "little") if len(rsp) >= 3 else None
 
 
 __all__ = [
     "CAPACITY",
+    "COUNTER_MAX",
+    "COUNTING",
     "PROTECT_FROM",
     "CapacityError",
     "CountingFrontend",
