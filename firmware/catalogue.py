@@ -576,11 +576,13 @@ class Impression:
     arrivals: int | None = None
     ots: int | None = None
     watchers: int | None = None
+    #: phone taps on the tag while it showed (None: the tag does not count them)
+    taps: int | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ContentError(f"impression ends ({self.end}) before it starts ({self.start})")
-        counts = (self.visits_at_start, self.arrivals, self.ots, self.watchers)
+        counts = (self.visits_at_start, self.arrivals, self.ots, self.watchers, self.taps)
         if any(v is not None and v < 0 for v in counts):
             raise ContentError("impression visit counts must not be negative")
         in_view = (self.visits_at_start or 0) + (self.arrivals or 0)
@@ -621,6 +623,19 @@ class Impression:
     def reward(self) -> float:
         """How well it held attention, 0..1: the share of the showing someone faced the screen."""
         return max(0.0, min(1.0, self.facing_s / max(self.shown_s, 1e-3)))
+
+    def reward_for(self, mode: str) -> float:
+        """The chooser's reward under ``chooser.reward``: attention, taps (1 if anyone tapped) or both."""
+        tapped = 1.0 if (self.taps or 0) > 0 else 0.0
+        if mode == "taps":
+            return tapped
+        if mode == "both":
+            return max(self.reward, tapped)
+        return self.reward
+
+
+#: what the chooser learns from (``chooser.reward``)
+REWARDS = ("attention", "taps", "both")
 
 
 def _stamp(moment: datetime) -> str:
@@ -814,6 +829,14 @@ def add_visit_counts(db: sqlite_utils.Database) -> None:
         impressions.add_column(column, int)
 
 
+@migrations
+def add_taps(db: sqlite_utils.Database) -> None:
+    """v8: each showing keeps the phone taps the tag counted while it showed (NULL: not counted)."""
+    impressions = db.table("impressions")
+    assert isinstance(impressions, sqlite_utils.db.Table)
+    impressions.add_column("taps", int)
+
+
 def neutral_title(number: int | str) -> str:
     return f"Video {number}"
 
@@ -863,6 +886,10 @@ class Catalogue:
         self.retries = retries
         self._lock = threading.RLock()
         self._full_logged = False
+        #: what the chooser learns from (``chooser.reward``, one of :data:`REWARDS`)
+        self.reward_mode = "attention"
+        #: the row id of the impression recorded last
+        self.last_impression_id: int | None = None
         if not self.path.exists() and (readonly or not create):
             raise ContentError(f"catalogue {self.path} does not exist; check the path or use --db")
         if self.path.exists() and self.path.is_dir():
@@ -1275,7 +1302,7 @@ class Catalogue:
         meanwhile is dropped quietly.
         """
         key = bucket_key(impression.bucket)
-        reward = impression.reward
+        reward = impression.reward_for(self.reward_mode)
         gone = False
 
         def write() -> None:
@@ -1287,8 +1314,8 @@ class Catalogue:
                     return
                 db.conn.execute(
                     "INSERT INTO impressions (content_id, count, posture, orientation, start, end, "
-                    "dwell_s, facing_s, stayed, visits_at_start, arrivals, ots, watchers) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "dwell_s, facing_s, stayed, visits_at_start, arrivals, ots, watchers, taps) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         impression.content_id,
                         impression.count,
@@ -1303,8 +1330,10 @@ class Catalogue:
                         impression.arrivals,
                         impression.ots,
                         impression.watchers,
+                        impression.taps,
                     ),
                 )
+                self.last_impression_id = db.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
                 if impression.count == 0:
                     return  # nobody there: nothing to learn about attention
                 row = db.conn.execute(
@@ -1347,6 +1376,49 @@ class Catalogue:
         if self._full_logged:
             log.warning("impressions are being recorded again in %s", self.path)
         self._full_logged = False
+        return True
+
+    def add_taps(self, impression_id: int, taps: int) -> bool:
+        """Taps the tag counted for a showing already recorded (they are read when the tag is
+        next visited: at the content change or within ``nfc.count_every_s``). With a reward that
+        weighs taps, the learned engagement takes them in too. Never raises; False if not stored."""
+        if taps <= 0:
+            return True
+
+        def write() -> None:
+            with self._write() as db:
+                row = db.conn.execute(
+                    "SELECT content_id, count, posture, orientation, start, end, dwell_s, facing_s, taps "
+                    "FROM impressions WHERE id = ?",
+                    (impression_id,),
+                ).fetchone()
+                if row is None:
+                    return
+                content_id, count, posture, orientation, start, end, dwell_s, facing_s, before = row
+                db.conn.execute(
+                    "UPDATE impressions SET taps = COALESCE(taps, 0) + ? WHERE id = ?", (taps, impression_id)
+                )
+                if count == 0 or self.reward_mode == "attention":
+                    return
+                shown = Impression(
+                    content_id, count, posture, orientation, datetime.fromisoformat(start),
+                    datetime.fromisoformat(end), dwell_s, facing_s, False, taps=before,
+                )  # fmt: skip
+                gain = replace(shown, taps=(before or 0) + taps).reward_for(self.reward_mode)
+                gain -= shown.reward_for(self.reward_mode)
+                if gain:
+                    db.conn.execute(
+                        "UPDATE engagement SET alpha = alpha + ?, beta = max(0.01, beta - ?) "
+                        "WHERE bucket = ? AND content_id = ?",
+                        (gain, gain, bucket_key((count, posture, orientation)), content_id),
+                    )
+
+        try:
+            with self._lock:
+                self._retry(write, "recording taps")
+        except (ContentError, sqlite3.Error) as exc:
+            log.error("taps not recorded: %s", exc)
+            return False
         return True
 
     def engagement(self, bucket: Bucket) -> dict[int, tuple[float, float]]:

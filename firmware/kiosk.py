@@ -286,6 +286,8 @@ class TagServiceLike(Protocol):
 
     def state(self) -> Any: ...
 
+    def take_taps(self) -> dict[str, int]: ...
+
     def close(self, timeout: float = ...) -> object: ...
 
 
@@ -430,6 +432,9 @@ class Kiosk:
         #: the visits in view (sensor thread) and what each has seen (worker thread)
         self.visit_book = VisitBook()
         self._item_memory = ItemMemory()
+        #: taps counted for what is on screen, and the impressions of the links shown last
+        self._screen_taps = 0
+        self._recorded: dict[str, int] = {}
         self.catalogue: Any = None
         self.chooser: Any = None
         self._sensor = threading.Thread(target=self._sense, name="heatcast-sensor", daemon=True)
@@ -756,14 +761,19 @@ class Kiosk:
                     self._choose(Trigger("no audience yet", EMPTY_AUDIENCE))
                 if self._stop.is_set() and not self._pending:
                     break
-            if self._showing is not None and self.latest is not None:
-                self._showing.visits = self.visit_book.next_showing()
-                self._watched(self._showing, left=not self.latest.presence)
-                self._showing = None
-            self._record_on_screen()
+            self._finish_showing()
         except Exception:
             log.exception("the kiosk worker failed")
             self._stop.set()
+
+    def _finish_showing(self) -> None:
+        """The kiosk stops: what is on screen becomes its impression."""
+        self._credit_taps()
+        if self._showing is not None and self.latest is not None:
+            self._showing.visits = self.visit_book.next_showing()
+            self._watched(self._showing, left=not self.latest.presence)
+            self._showing = None
+        self._record_on_screen()
 
     def _handle_pending(self) -> bool:
         """Act on what the sensor thread queued since last time; False if it held no trigger.
@@ -820,6 +830,9 @@ class Kiosk:
         a = self.chosen_for
         present = a.presence
         visits = self._item_memory.count(self.current.content_id, showing.visits, watchable=present)
+        self._credit_taps()
+        counting = self.nfc_active and getattr(self.tag.state(), "counting", None) is True
+        taps, self._screen_taps = self._screen_taps, 0
         impression = Impression(
             content_id=self.current.content_id,
             count=a.count if present else 0,
@@ -836,6 +849,7 @@ class Kiosk:
             arrivals=visits.arrivals,
             ots=visits.ots,
             watchers=visits.watchers,
+            taps=taps if counting or taps else None,
         )
         try:
             ok = self.catalogue.record_impression(impression)
@@ -844,6 +858,10 @@ class Kiosk:
             ok = False
         if ok:
             self.stats.impressions += 1
+            if self.catalogue.last_impression_id is not None:
+                self._recorded[self.current.url] = self.catalogue.last_impression_id
+                while len(self._recorded) > 8:  # only the last few links can still get taps
+                    del self._recorded[next(iter(self._recorded))]
         else:
             self.stats.impressions_failed += 1
 
@@ -891,7 +909,23 @@ class Kiosk:
         self.tag.submit(shown.url)
         self.report(f"content  {shown.title} {shown.url} ({trigger.reason}: {describe(trigger.audience)})")
 
+    def _credit_taps(self) -> None:
+        """Taps the tag counted go to the showing whose link the tag held: the one on screen, or
+        one just recorded (the count of a content change comes after its impression)."""
+        try:
+            taps = self.tag.take_taps()
+        except Exception:
+            return
+        for url, n in taps.items():
+            if self.current is not None and url == self.current.url:
+                self._screen_taps += n
+            elif url in self._recorded and self.catalogue is not None:
+                self.catalogue.add_taps(self._recorded[url], n)
+            else:
+                log.debug("%d taps for %s, shown too long ago to credit", n, url)
+
     def _watch_tag(self, last: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        self._credit_taps()
         try:
             state = self.tag.state()
         except Exception:

@@ -48,8 +48,8 @@ READER_POSITIONS = ("below", "left", "right", "none")
 PRIVACY_NOTICE = (
     "This screen uses a thermal sensor with 64 temperature points, not a camera. "
     "It only estimates how many people are here and whether they face the screen; "
-    "no image, face or identity is recorded. Only anonymous counts per video are kept, "
-    "for {days} days."
+    "no image, face or identity is recorded. Only anonymous counts per video are kept "
+    "(people, attention, taps on the tag), for {days} days."
 )
 
 

@@ -33,7 +33,10 @@ What is stored ({config.db_path})
   The content catalogue (the videos and who they are for), and one row per
   showing of a video ("impression"): which video, the audience bucket
   (e.g. "2 people, standing, facing"), start and end time, seconds someone was
-  in view, seconds someone faced the screen, and whether they stayed.
+  in view, seconds someone faced the screen, whether they stayed, how many
+  people came into view, had the chance to see it and watched it (counts only),
+  and how many phones tapped the NFC tag while it showed: the tag counts its own
+  reads, and nothing about a phone is seen or kept.
   No frames, no positions, no tracks of people, no identifiers.
   Learned figures per video and audience bucket (how well it holds attention).
 

@@ -31,7 +31,7 @@ from heatcast.firmware.catalogue import HIT_FACING_S, Catalogue, parse_bucket
 #: The tidy CSV and JSON: one row per period, item and audience bucket.
 CSV_COLUMNS = (
     "period", "start", "item", "title", "attract", "audience", "showings", "ots", "watchers",
-    "conversion", "dwell_s", "attention_s", "hits", "misses",
+    "conversion", "dwell_s", "attention_s", "hits", "misses", "taps",
 )  # fmt: skip
 PERIODS = ("hour", "day", "week")
 
@@ -46,9 +46,15 @@ class Stats:
     attention_s: float = 0.0
     hits: int = 0
     misses: int = 0
+    #: phone taps, over the showings whose tag counted them (``tapped_showings``)
+    taps: int = 0
+    tapped_showings: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
         self.shown += 1
+        if row.get("taps") is not None:
+            self.taps += int(row["taps"])
+            self.tapped_showings += 1
         attract = bool(row["attract"])
         if row["ots"] is None:  # recorded before visits were counted
             self.ots += int(row["count"])
@@ -73,6 +79,14 @@ class Stats:
     @property
     def conversion(self) -> float | None:
         return self.watchers / self.ots if self.ots else None
+
+    @property
+    def taps_counted(self) -> bool:
+        return self.tapped_showings > 0
+
+    @property
+    def taps_per_watcher(self) -> float | None:
+        return self.taps / self.watchers if self.taps_counted and self.watchers else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -132,7 +146,7 @@ def build_report(
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = catalogue.query(
         "SELECT i.content_id, i.count, i.posture, i.orientation, i.start, i.dwell_s, i.facing_s, "
-        "i.visits_at_start, i.arrivals, i.ots, i.watchers, it.title, it.people_max = 0 AS attract "
+        "i.visits_at_start, i.arrivals, i.ots, i.watchers, i.taps, it.title, it.people_max = 0 AS attract "
         f"FROM impressions i JOIN items it ON it.id = i.content_id {where} ORDER BY i.start, i.id",
         params,
     )
@@ -209,6 +223,14 @@ def format_text(report: Report, weeks: tuple[Report, Report] | None = None) -> l
         f"(conversion {_percent(t.conversion)}); dwell {_duration(t.dwell_s)}; "
         f"attention {_duration(t.attention_s)}; hit rate {_rate(t)} (content chosen for people)",
     ]
+    if t.taps_counted:
+        per = t.taps_per_watcher
+        out.append(
+            f"phone taps on the tag {t.taps} over {t.tapped_showings} showings"
+            + (f" ({per:.2f} per watcher)" if per is not None else "")
+            + "; a tap is credited to the showing its link was on the tag for, read at each change "
+            "and every nfc.count_every_s, so one near a change may go to the neighbouring showing"
+        )
     if weeks is not None:
         this, last = weeks
         out.append(
@@ -224,11 +246,12 @@ def format_text(report: Report, weeks: tuple[Report, Report] | None = None) -> l
             f"  {hour:02d}:00  {s.shown:6d}  {s.ots:6d}  {s.watchers:8d}  "
             f"{_duration(s.dwell_s):>8}  {_duration(s.attention_s):>9}  {_rate(s):>4}"
         )
-    out += ["", "per item       shown     OTS  watchers  conversion  attention  hit%  title"]
+    out += ["", "per item       shown     OTS  watchers  conversion  attention  hit%  taps  title"]
     for item, s in _ranked(report):
+        taps = str(s.taps) if s.taps_counted else "-"
         out.append(
             f"  #{item:<8d}  {s.shown:6d}  {s.ots:6d}  {s.watchers:8d}  {_percent(s.conversion):>10}  "
-            f"{_duration(s.attention_s):>9}  {_rate(s):>4}  {report.titles[item][:50]}"
+            f"{_duration(s.attention_s):>9}  {_rate(s):>4}  {taps:>4}  {report.titles[item][:50]}"
         )
     attract = [(i, report.by_item[i]) for i in sorted(report.attract)]
     if attract:
@@ -267,7 +290,7 @@ def report_rows(report: Report, periods: Iterable[str] = ("day",)) -> Iterable[d
             "ots": s.ots, "watchers": s.watchers,
             "conversion": round(s.conversion, 3) if s.conversion is not None else None,
             "dwell_s": round(s.dwell_s, 1), "attention_s": round(s.attention_s, 1),
-            "hits": s.hits, "misses": s.misses,
+            "hits": s.hits, "misses": s.misses, "taps": s.taps if s.taps_counted else None,
         }  # fmt: skip
 
 

@@ -589,3 +589,53 @@ def test_people_arriving_already_facing_replace_the_attract_loop(tmp_path):
     assert first["content_id"] == attract.content_id and first["count"] == 0 and first["facing_s"] == 0
     watched = rows[1]
     assert watched["content_id"] == shown.id and watched["count"] == 2 and watched["facing_s"] > 0
+
+
+def test_phone_taps_are_credited_to_the_showing_whose_link_the_tag_held(tmp_path):
+    """Taps during each showing (the attract loop, a visitor's, the attract loop again) are read
+    from the tag when the content next changes, or when asked, and land on that showing."""
+    from heatcast.classify.audience import Audience
+    from heatcast.firmware.catalogue import Catalogue
+
+    chip = NtagChip.ntag215()
+    register("fake:ntag215:taps", FakeReader(chip))
+    tag = TagService("fake:ntag215:taps", protect=False, min_interval_s=0.0, count_every_s=None)
+    config = make_config(tmp_path, page={"enabled": False}, sensor={"source": "sim:"})
+    kiosk = Kiosk(config, tag_service=tag, report=lambda line: None, seed=4)
+    assert kiosk._open_catalogue()
+    t = 0.0
+
+    def frames(seconds: float, count: int) -> None:
+        nonlocal t
+        for _ in range(round(seconds * 10)):
+            a = Audience(t, count > 0, count, "standing" if count else None, "facing" if count else None)
+            kiosk._on_audience(a)
+            t += 0.1
+        kiosk._handle_pending()
+        url = kiosk.current.url if kiosk.current else None
+        tag.wait(lambda st: st.verified and st.url == url, timeout=20)
+        kiosk._watch_tag(None)  # what the worker does twice a second
+
+    shown = []
+    try:
+        frames(3, 0)  # nobody: the attract loop
+        shown.append(kiosk.current)
+        chip.phone_tap()
+        frames(4, 1)  # someone arrives: their content
+        shown.append(kiosk.current)
+        for _ in range(2):
+            chip.phone_tap()
+        frames(4, 0)  # they leave: the attract loop again
+        shown.append(kiosk.current)
+        for _ in range(3):
+            chip.phone_tap()
+        tag.count_now()
+        tag.wait(lambda st: st.taps == 6, timeout=20)
+        kiosk._finish_showing()
+    finally:
+        kiosk.close()
+    with Catalogue(config.db_path, readonly=True) as catalogue:
+        rows = catalogue.query("SELECT content_id, taps FROM impressions ORDER BY id")
+    assert [(r["content_id"], r["taps"]) for r in rows] == [
+        (shown[0].content_id, 1), (shown[1].content_id, 2), (shown[2].content_id, 3),
+    ]  # fmt: skip
