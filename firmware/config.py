@@ -7,10 +7,13 @@ with its default; a test keeps the two in step. Environment variables
 ``HEATCAST_<SECTION>_<KEY>`` (``HEATCAST_<KEY>`` for top-level keys) override
 the file, so a systemd drop-in or a shell can change one key without editing it.
 
-Every fault is one :class:`~heatcast.errors.ConfigError` that names the key
-and says what is allowed; unknown keys are refused (with a "did you mean"),
-because a misspelt key silently left at its default is the hardest fault to
-find on site.
+Every fault is one :class:`~heatcast.errors.ConfigError` line that names the
+key, where its value came from (the file or the variable) and what is allowed,
+quoting the value cut to 60 characters; unknown keys and unknown ``HEATCAST_*``
+variables are refused (with a "did you mean"), because a misspelt key silently
+left at its default is the hardest fault to find on site. Numbers from the
+environment are ASCII digits only, and a file over 1 MB or nested more than 10
+deep is refused before it is parsed.
 """
 
 from __future__ import annotations
@@ -29,9 +32,22 @@ from heatcast.errors import ConfigError, UsageError
 from heatcast.firmware.page import READER_POSITIONS
 
 ENV_PREFIX = "HEATCAST_"
-#: Environment names that look like keys but belong to someone else:
-#: the NFC site secret may be given in the environment instead of a file.
-ENV_NOT_KEYS = frozenset({"HEATCAST_NFC_SECRET"})
+#: Every ``HEATCAST_*`` variable that is read somewhere but is not a config key
+#: (README's Configuration section lists them); any other unknown one is refused,
+#: as an unknown key is, because a misspelt variable silently ignored is as hard
+#: to find on site as a misspelt key. A test greps the code to keep this in step.
+ENV_NOT_KEYS: dict[str, str] = {
+    "HEATCAST_NFC_SECRET": "the NFC site secret itself, instead of a secret file",
+    "HEATCAST_I2C_FACTORY": "the I2C bus for i2c:// sources: 'fake' simulates an AMG8833",
+    "HEATCAST_FUZZ_EXAMPLES": "tests only: how many examples the serial fuzz tests try",
+    "HEATCAST_BENCH_RSS_SECONDS": "benchmarks only: how long bench_kiosk waits before measuring memory",
+}
+#: A config file is a page of settings: anything bigger, or nested deeper
+#: (heatcast's own keys need 2 levels), is refused before the TOML parser sees it.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NESTING = 10
+#: Values are quoted in messages cut to this many characters, so one line stays one line.
+SHOWN_CHARS = 60
 LOG_LEVELS = ("debug", "info", "warning", "error")
 NFC_OFF = "off"
 NFC_AUTO = "auto"
@@ -192,8 +208,19 @@ def _type_name(value: object) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """The value quoted for a message, cut to its first characters (a value may be megabytes)."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_CHARS:
+            return repr(value)
+        head = repr(value[:SHOWN_CHARS])
+        return f"{head[:-1]}\u2026{head[-1]} ({len(value)} characters)"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past Python's 4300-digit limit, a deep list
+        return f"({_type_name(value)})"
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}\u2026 ({len(text)} characters)"
 
 
 def _bad(key: str, value: object, allowed: str) -> ConfigError:
@@ -214,32 +241,45 @@ def _bool(key: str, value: object) -> bool:
     return value
 
 
-def _int_in(low: int, high: int) -> Checker:
-    def check(key: str, value: object) -> int:
+class _IntIn:
+    """An integer in a range; ``allowed`` also words the environment's conversion errors."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+        self.allowed = f"an integer from {low} to {high}"
+
+    def __call__(self, key: str, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(
-                f"{key} must be an integer from {low} to {high}, not {_type_name(value)} ({_show(value)})"
-            )
-        if not low <= value <= high:
-            raise _bad(key, value, f"an integer from {low} to {high}")
+            raise ConfigError(f"{key} must be {self.allowed}, not {_type_name(value)} ({_show(value)})")
+        if not self.low <= value <= self.high:
+            raise _bad(key, value, self.allowed)
         return value
 
-    return check
 
+class _FloatIn:
+    """A number of seconds in a range (NaN refused)."""
 
-def _float_in(low: float, high: float) -> Checker:
-    def check(key: str, value: object) -> float:
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+        self.allowed = f"a number from {low:g} to {high:g}"
+
+    def __call__(self, key: str, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(
-                f"{key} must be a number of seconds from {low:g} to {high:g}, "
+                f"{key} must be a number of seconds from {self.low:g} to {self.high:g}, "
                 f"not {_type_name(value)} ({_show(value)})"
             )
-        number = float(value)
-        if math.isnan(number) or not low <= number <= high:
-            raise _bad(key, value, f"a number from {low:g} to {high:g}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too big for a float is out of range anyway
+            number = math.inf
+        if math.isnan(number) or not self.low <= number <= self.high:
+            raise _bad(key, value, self.allowed)
         return number
 
-    return check
+
+_int_in = _IntIn
+_float_in = _FloatIn
 
 
 def _one_of(*choices: object) -> Checker:
@@ -275,9 +315,17 @@ def _source(key: str, value: object) -> str:
 
     text = _string(key, value, "a frame source string")
     try:
-        parse_source(text)
+        spec = parse_source(text)
     except UsageError as exc:
-        raise ConfigError(f"{key} = {_show(value)} is not valid: {exc}") from None
+        # The reader's message quotes the whole string: quote it cut short instead.
+        raise ConfigError(
+            f"{key} = {_show(value)} is not valid: {str(exc).replace(repr(text), _show(text))}"
+        ) from None
+    # Options are numbers and flags, converted when the source opens: Unicode digits
+    # ("fps=١٠") would pass float() there, so they are refused here.
+    for option, option_value in spec.options.items():
+        if not (option + option_value).isascii():
+            raise _bad(key, value, "a frame source whose options after ? are ASCII, such as fps=10")
     return text
 
 
@@ -363,6 +411,8 @@ CHECKS: dict[str, dict[str, Checker]] = {
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
+    if len(word) > 2 * SHOWN_CHARS:  # no key is that long; don't diff megabytes
+        return ""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 
@@ -371,37 +421,58 @@ def _all_keys() -> list[str]:
     return [k if not s else f"{s}.{k}" for s, keys in CHECKS.items() for k in keys]
 
 
+def _show_name(name: str) -> str:
+    """A key or variable name as typed, quoted when it could mislead (spaces, controls, length)."""
+    plain = name and name.isprintable() and name.strip() == name and len(name) <= SHOWN_CHARS
+    return name if plain else _show(name)
+
+
 def _unknown(where: str, dotted: str) -> ConfigError:
     known = _all_keys()
     hint = _did_you_mean(dotted, known + list(SECTIONS))
-    shown = dotted if dotted.isprintable() and dotted.strip() == dotted and dotted else repr(dotted)
-    return ConfigError(f"{where}unknown key {shown}{hint}; the keys are listed in {reference_path().name}")
+    return ConfigError(
+        f"{where}unknown key {_show_name(dotted)}{hint}; the keys are listed in {reference_path().name}"
+    )
 
 
 # -- building ---------------------------------------------------------------------
 
 
-def config_from_dict(data: Mapping[str, object], origin: Path | None = None) -> Config:
-    """Check a parsed TOML table and build the :class:`Config`."""
-    where = f"{origin}: " if origin is not None else ""
+def config_from_dict(
+    data: Mapping[str, object],
+    origin: Path | None = None,
+    env_names: Mapping[str, str] | None = None,
+) -> Config:
+    """Check a parsed TOML table and build the :class:`Config`.
+
+    ``env_names`` maps a dotted key to the environment variable that set it, so
+    that an error blames the variable, not the file.
+    """
+    file_where = f"{origin}: " if origin is not None else ""
+    env_names = env_names or {}
+
+    def where(dotted: str) -> str:
+        name = env_names.get(dotted)
+        return f"environment variable {name}: " if name else file_where
+
     top: dict[str, Any] = {}
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for key, value in data.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(
-                    f"{where}[{key}] must be a table (a [{key}] section), not {_type_name(value)}"
+                    f"{file_where}[{key}] must be a table (a [{key}] section), not {_type_name(value)}"
                 )
             for sub, subvalue in value.items():
                 dotted = f"{key}.{sub}"
                 check = CHECKS[key].get(sub)
                 if check is None:
-                    raise _unknown(where, dotted)
-                sections[key][sub] = _checked(where, check, dotted, subvalue)
+                    raise _unknown(where(dotted), dotted)
+                sections[key][sub] = _checked(where(dotted), check, dotted, subvalue)
         elif key in CHECKS[""]:
-            top[key] = _checked(where, CHECKS[""][key], key, value)
+            top[key] = _checked(where(key), CHECKS[""][key], key, value)
         else:
-            raise _unknown(where, key)
+            raise _unknown(where(key), key)
     built = {name: SECTIONS[name](**values) for name, values in sections.items()}
     return Config(**top, **built, origin=origin)
 
@@ -413,36 +484,93 @@ def _checked(where: str, check: Checker, key: str, value: object) -> object:
         raise ConfigError(f"{where}{exc}") from None
 
 
+def _nesting(text: str) -> int:
+    """How deeply ``[`` and ``{`` nest outside strings and comments (a cheap pre-parse bound).
+
+    tomllib recurses once per level, so a file of a million ``[`` would reach
+    Python's recursion limit: measured here, in one linear pass, instead.
+    """
+    deepest = depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                i += 2 if ch == '"' and text[i] == "\\" else 1
+            i += len(quote)
+            continue
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return deepest
+
+
 def parse_toml(text: str, origin: Path | None = None) -> dict[str, Any]:
+    """Parse config text, refusing a huge or deeply nested one first; every fault is one line."""
+    name = str(origin) if origin is not None else "config"
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{name}: {len(text)} characters is too big for a config file (at most {MAX_CONFIG_BYTES}): "
+            f"give the kiosk's settings file, such as {reference_path().name}"
+        )
+    if _nesting(text) > MAX_CONFIG_NESTING:
+        raise ConfigError(
+            f"{name}: not valid here: lists or tables nested more than {MAX_CONFIG_NESTING} deep "
+            "(heatcast's keys need at most 2)"
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        name = str(origin) if origin is not None else "config"
-        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+        detail = " ".join(str(exc).split())[: 4 * SHOWN_CHARS]
+        raise ConfigError(f"{name}: not valid TOML: {detail}") from None
+    except ValueError:  # tomllib's int() past Python's 4300-digit limit
+        raise ConfigError(f"{name}: not valid: an integer with thousands of digits") from None
     except RecursionError:
-        name = str(origin) if origin is not None else "config"
         raise ConfigError(f"{name}: not valid TOML: nested too deeply") from None
 
 
-def _env_value(key: str, text: str, sample: object) -> object:
-    """Turn an environment string into the type the key takes."""
+_ENV_INT_RE = re.compile(r"-?[0-9]{1,30}")
+_ENV_FLOAT_RE = re.compile(r"-?([0-9]{1,30}(\.[0-9]{0,30})?|\.[0-9]{1,30})([eE][-+]?[0-9]{1,4})?")
+_ENV_TRUE = ("1", "true", "yes", "on")
+_ENV_FALSE = ("0", "false", "no", "off")
+
+
+def _env_value(name: str, key: str, text: str, sample: object) -> object:
+    """Turn an environment string into the type the key takes, strictly.
+
+    Python's int() and float() take Unicode digits ("١٨٢٢٧") and spaces
+    (" 18228 "): a number here is plain ASCII digits, nothing around them.
+    """
+
+    def refuse(allowed: str) -> ConfigError:
+        return ConfigError(
+            f"environment variable {name} = {_show(text)} is not valid: {key} must be {allowed}"
+        )
+
+    section, _, short = key.rpartition(".")
+    allowed = getattr(CHECKS[section][short], "allowed", "a number")
     if isinstance(sample, bool):
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
+        if text.lower() in _ENV_TRUE:
             return True
-        if lowered in ("0", "false", "no", "off"):
+        if text.lower() in _ENV_FALSE:
             return False
-        return text
+        raise refuse("true or false (also 1/0, yes/no, on/off), with nothing around it")
     if isinstance(sample, int):
-        try:
-            return int(text.strip())
-        except ValueError:
-            return text
+        if not _ENV_INT_RE.fullmatch(text):
+            raise refuse(f"{allowed}, in ASCII digits 0-9 with no spaces")
+        return int(text)
     if isinstance(sample, float):
-        try:
-            return float(text.strip())
-        except ValueError:
-            return text
+        if not _ENV_FLOAT_RE.fullmatch(text):
+            raise refuse(f"{allowed}, in ASCII digits 0-9 (such as 2.5) with no spaces")
+        return float(text)
     if isinstance(sample, tuple):
         return [part.strip() for part in text.split(",") if part.strip()]
     return text
@@ -457,30 +585,51 @@ def _samples() -> dict[str, dict[str, object]]:
     return out
 
 
-def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """``HEATCAST_<SECTION>_<KEY>`` variables as a TOML-shaped table."""
+def env_names() -> dict[str, str]:
+    """Every config key's environment variable: ``HEATCAST_PAGE_PORT`` -> ``page.port``."""
+    out = {f"{ENV_PREFIX}{k.upper()}": k for k in CHECKS[""]}
+    for section in SECTIONS:
+        out.update({f"{ENV_PREFIX}{section.upper()}_{k.upper()}": f"{section}.{k}" for k in CHECKS[section]})
+    return out
+
+
+def _unknown_env(name: str) -> ConfigError:
+    # Compare what follows the prefix: every name shares "HEATCAST_", which would make any two look close.
+    known = [known[len(ENV_PREFIX) :] for known in [*env_names(), *ENV_NOT_KEYS]]
+    close = _did_you_mean(name[len(ENV_PREFIX) :].upper(), known)
+    hint = close.replace("did you mean ", f"did you mean {ENV_PREFIX}")
+    return ConfigError(
+        f"environment variable {_show_name(name)} is not a heatcast setting{hint}: unset it; the "
+        f"settings are {ENV_PREFIX}<SECTION>_<KEY> for the keys in {reference_path().name}, "
+        f"and {', '.join(ENV_NOT_KEYS)}"
+    )
+
+
+def read_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``HEATCAST_*`` variables as a TOML-shaped table, and which variable set each dotted key."""
     samples = _samples()
-    out: dict[str, Any] = {}
+    keys = {name.upper(): dotted for name, dotted in env_names().items()}
+    table: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for name, text in env.items():
         if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
             continue
-        rest = name[len(ENV_PREFIX) :].lower()
-        if rest in CHECKS[""]:
-            out[rest] = text
-            continue
-        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
-            continue  # not ours (HEATCAST_SOMETHING_ELSE): leave it alone
-        key = rest[len(section) + 1 :]
-        if key not in CHECKS[section]:
-            close = difflib.get_close_matches(key, list(CHECKS[section]), n=1, cutoff=0.6)
-            hint = f" (did you mean {ENV_PREFIX}{section.upper()}_{close[0].upper()}?)" if close else ""
-            raise ConfigError(
-                f"environment variable {name}: unknown key {section}.{key}{hint}; "
-                f"the keys are listed in {reference_path().name}"
-            )
-        out.setdefault(section, {})[key] = _env_value(key, text, samples[section][key])
-    return out
+        dotted = keys.get(name.upper())
+        if dotted is None:
+            raise _unknown_env(name)
+        section, _, key = dotted.rpartition(".")
+        value = _env_value(name, dotted, text, samples[section][key])
+        if section:
+            table.setdefault(section, {})[key] = value
+        else:
+            table[key] = value
+        names[dotted] = name
+    return table, names
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """``HEATCAST_<SECTION>_<KEY>`` variables as a TOML-shaped table."""
+    return read_env(env)[0]
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -488,6 +637,8 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
+        elif isinstance(value, dict) and key in merged:
+            continue  # the file's "page = 3" is the fault to report, not hidden by an override
         else:
             merged[key] = value
     return merged
@@ -517,18 +668,25 @@ def load_config(
     data: dict[str, Any] = {}
     if origin is not None:
         try:
-            raw = origin.read_bytes()
+            with origin.open("rb") as file:
+                raw = file.read(MAX_CONFIG_BYTES + 1)  # never hold more than the bound
         except OSError as exc:
             raise ConfigError(f"config file {origin}: cannot read: {exc.strerror or exc}") from None
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{origin}: more than {MAX_CONFIG_BYTES} bytes is too big for a config file: "
+                f"give the kiosk's settings file, such as {reference_path().name}"
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError(f"{origin}: not UTF-8 text") from None
         data = parse_toml(text, origin)
-    data = _merge(data, env_overrides(env))
+    from_env, names = read_env(env)
+    data = _merge(data, from_env)
     if overrides:
         data = _merge(data, overrides)
-    config = config_from_dict(data, origin)
+    config = config_from_dict(data, origin, names)
     if "data_dir" not in data:
         config = replace(config, data_dir=default_data_dir(env))
     return config
@@ -537,5 +695,6 @@ def load_config(
 def load_config_text(text: str, *, env: Mapping[str, str] | None = None) -> Config:
     """Check TOML text as if it were the config file (tests and fuzzing)."""
     env = {} if env is None else env
-    data = _merge(parse_toml(text), env_overrides(env))
-    return config_from_dict(data)
+    from_env, names = read_env(env)
+    data = _merge(parse_toml(text), from_env)
+    return config_from_dict(data, None, names)
