@@ -1327,7 +1327,14 @@ class Panel:
         summary = (
             f"<p>{report.visits} visits; {t.shown} showings; {t.ots} opportunities to see; "
             f"{t.watchers} watchers ({_percent(t.conversion)} conversion); "
-            f"{t.attention_s / 60:.1f} minutes of attention.</p>"
+            f"{t.attention_s / 60:.1f} minutes of attention"
+            + (
+                f"; {t.taps} phone taps on the tag"
+                + (f" ({t.taps_per_watcher:.2f} per watcher)" if t.taps_per_watcher is not None else "")
+                if t.taps_counted
+                else ""
+            )
+            + ".</p>"
         )
         this, last = compare_weeks(self.catalogue, now)
         weeks = "".join(
@@ -1392,16 +1399,24 @@ class Panel:
                  "#bdbdbd"),
             ],
         )  # fmt: skip
+        if t.taps_counted:
+            per_bucket += bar_chart(
+                "Phone taps on the tag per audience",
+                [bucket_label(k) for k in buckets],
+                [("taps", [float(sum(s.taps for s in report.by_bucket[k].values())) for k in buckets],
+                  "#756bb1")],
+            )  # fmt: skip
         table = "".join(
             f"<tr><td>{esc(report.titles[i])}{' (attract loop)' if i in report.attract else ''}</td>"
             f"<td>{s.shown}</td><td>{s.ots}</td><td>{s.watchers}</td><td>{_percent(s.conversion)}</td>"
-            f"<td>{s.attention_s / 60:.1f}</td><td>{_percent(s.hit_rate)}</td></tr>"
+            f"<td>{s.attention_s / 60:.1f}</td><td>{_percent(s.hit_rate)}</td>"
+            f"<td>{s.taps if s.taps_counted else '-'}</td></tr>"
             for i, s in sorted(report.by_item.items(), key=lambda kv: -kv[1].attention_s)
         )
         items = (
             "<h2>Per item</h2><table class=report><thead><tr><th>Item</th><th>Showings</th>"
             "<th>Opportunities to see</th><th>Watchers</th><th>Conversion</th><th>Attention (min)</th>"
-            f"<th>Hit rate</th></tr></thead><tbody>{table}</tbody></table>"
+            f"<th>Hit rate</th><th>Taps</th></tr></thead><tbody>{table}</tbody></table>"
             if table
             else "<p>No showings recorded in this period yet.</p>"
         )
@@ -1409,7 +1424,9 @@ class Panel:
             f'<p class="picker">{picker}</p>{summary}{hourly}{daily}{per_item}{per_bucket}{items}{compare}'
             "<p><small>A visit is someone arriving in view and leaving; an item's opportunities to see are "
             "the visits in view while it showed, its watchers those that faced the screen 2 s or more on "
-            "end meanwhile (each counted once per item).</small></p>"
+            "end meanwhile (each counted once per item). Taps are read from the tag's own counter at each "
+            "change of content and now and then, so a tap near a change may go to the neighbouring "
+            "showing.</small></p>"
         )
         return self.page("Reports", body, session)
 
