@@ -174,3 +174,24 @@ def test_nfc_read_and_doctor_say_whether_taps_are_counted(make_reader, secret):
     assert not ok and "only NTAG213/215/216 count taps" in why
     ok, why = counting_verdict("NTAG213", True, COUNTER_MAX)
     assert not ok and "full" in why
+
+
+def test_a_replaced_sticker_starts_afresh(make_reader, secret):
+    from heatcast.nfc.fake import NtagChip
+
+    path, reader = make_reader("NTAG215")
+    with service(path, secret, count_every_s=None) as svc:
+        svc.submit(URL_A)
+        svc.wait(lambda st: st.verified and st.url == URL_A, timeout=10)
+        used = NtagChip.ntag215(uid=bytes.fromhex("04112233445566"))
+        used.nfc_counter = 500  # a sticker tapped many times elsewhere
+        reader.place(used)
+        svc.submit(URL_B)
+        svc.wait(lambda st: st.verified and st.url == URL_B and st.uid == "04112233445566", timeout=10)
+        assert svc.take_taps() == {} and svc.state().taps == 0
+        used.phone_tap()
+        exchanges = svc.state().exchanges
+        svc.count_now()
+        wait_counted(svc, exchanges)
+        time.sleep(0.1)
+        assert svc.take_taps() == {URL_B: 1}
