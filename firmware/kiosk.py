@@ -435,6 +435,7 @@ class Kiosk:
         #: taps counted for what is on screen, and the impressions of the links shown last
         self._screen_taps = 0
         self._recorded: dict[str, int] = {}
+        self._db_identity: tuple[int, int] | None = None
         self.catalogue: Any = None
         self.chooser: Any = None
         self._sensor = threading.Thread(target=self._sense, name="heatcast-sensor", daemon=True)
@@ -717,12 +718,35 @@ class Kiosk:
         try:
             self.catalogue = Catalogue.open_or_copy(self.config.db_path)
             self.chooser = Chooser(self.catalogue, seed=self.seed)
+            self._db_identity = _file_identity(self.config.db_path)
         except HeatcastError as exc:
             self._content_error(str(exc))
             return False
         self._db_error = None
         self.report(f"database {self.config.db_path}")
         return True
+
+    def _check_catalogue_file(self) -> None:
+        """A catalogue deleted or replaced under the running kiosk is noticed and opened again
+        (SQLite would go on writing into the deleted file, and those impressions would be lost)."""
+        if self.catalogue is None:
+            return
+        now = _file_identity(self.config.db_path)
+        if now == self._db_identity:
+            return
+        path = self.config.db_path
+        if now is None:
+            cause = "was deleted: a new one is made from the catalogue shipped with heatcast"
+        else:
+            cause = "was replaced by another file: that one is used from now on"
+        self.report(f"content  {path} {cause}")
+        try:
+            self.catalogue.close()
+        except Exception:
+            log.debug("closing the old catalogue", exc_info=True)
+        self.catalogue = self.chooser = None
+        self._recorded.clear()
+        self._open_catalogue()
 
     def _content_error(self, message: str) -> None:
         self.stats.content_errors += 1
@@ -750,6 +774,7 @@ class Kiosk:
                 if now_mono - last_tag_check >= 0.5:
                     last_tag_check = now_mono
                     last_tag = self._watch_tag(last_tag)
+                    self._check_catalogue_file()
                 if not self._handle_pending() and (
                     self.stats.triggers == 0
                     and self.hub.seq == 0
@@ -949,6 +974,15 @@ class Kiosk:
                 )
                 self.report(f"tag      holds {url}" + (f" ({flags})" if flags else ""))
         return summary
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None if it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def ensure_data_dir(path: Path) -> None:

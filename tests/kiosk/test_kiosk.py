@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import signal
@@ -638,3 +639,38 @@ def test_phone_taps_are_credited_to_the_showing_whose_link_the_tag_held(tmp_path
         rows = catalogue.query("SELECT content_id, taps FROM impressions ORDER BY id")
     ids = [s.content_id if s is not None else None for s in shown]
     assert [(r["content_id"], r["taps"]) for r in rows] == list(zip(ids, [1, 2, 3], strict=True))
+
+
+def test_a_catalogue_deleted_or_replaced_under_the_kiosk_is_opened_again(tmp_path):
+    from heatcast.firmware.catalogue import Catalogue, ContentItem
+
+    config = make_config(tmp_path, page={"enabled": False}, sensor={"source": "sim:?seed=3"})
+    lines: list[str] = []
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lines.append, seed=1)
+    kiosk.start()
+    db = config.db_path
+    try:
+        assert kiosk.first_decision.wait(30)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        deadline = time.monotonic() + 10
+        while not any("was deleted" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(f"content  {db} was deleted" in line for line in lines), lines
+        while kiosk.catalogue is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.exists() and kiosk.catalogue is not None and kiosk.catalogue.count() > 1
+        other = tmp_path / "other.db"
+        with Catalogue(other) as catalogue:
+            catalogue.add(ContentItem(None, "Only this", "https://youtu.be/aaaaaaaaaaa"))
+        os.replace(other, db)
+        deadline = time.monotonic() + 10
+        while not any("was replaced" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("was replaced by another file" in line for line in lines), lines
+        while (kiosk.catalogue is None or kiosk.catalogue.count() != 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert kiosk.catalogue is not None and [i.title for i in kiosk.catalogue.items()] == ["Only this"]
+        assert kiosk.healthy
+    finally:
+        kiosk.close()
