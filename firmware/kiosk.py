@@ -986,9 +986,26 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 def ensure_data_dir(path: Path) -> None:
+    """The data folder exists and this user may write in it: else the kiosk stops at start,
+    rather than run a screen that can never record anything."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"cannot create data_dir {path} ({exc.strerror}): set data_dir to a folder heatcast may write"
         ) from None
+    # Asked of the kernel, not tried: the kiosk writes nothing but its own files there.
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"cannot write in data_dir {path} (permission denied): let the user {_user()} write there "
+            f"(sudo chown {_user()} {path}), or set data_dir to a folder it may write"
+        )
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

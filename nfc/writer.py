@@ -493,6 +493,18 @@ class TagWriter:
             "file), or replace the sticker with a new NTAG213/215/216"
         )
 
+    def _torn_protection(self, tag: Any, key: bytes) -> bool:
+        """Whether a protect() torn between its page writes left the factory password, or ours
+        with the factory PACK (what :meth:`_authenticate` accepts to finish the job)."""
+        uid = bytes(tag.identifier)
+        for candidate in (b"", key[:4] + b"\0\0"):
+            tag = self._connect()  # idle after the refused password
+            if bytes(tag.identifier) != uid:
+                return False
+            if tag.authenticate(candidate):
+                return True
+        return False
+
     # operations -----------------------------------------------------------------------------
     def read(self, secret: SiteSecret | bytes | None = None) -> TagReport:
         """Read the tag as a phone would and report what it holds.
@@ -510,7 +522,12 @@ class TagWriter:
                 key = tag_key(secret, bytes(tag.identifier))
                 _redactor.remember(key)
                 report.writable = bool(tag.authenticate(key)) and not report.locked
-                if not report.writable:
+                if not report.writable and self._torn_protection(tag, key):
+                    report.writable = not report.locked
+                    report.notes.append(
+                        "protection incomplete (a write was interrupted): the next write finishes it"
+                    )
+                elif not report.writable:
                     report.notes.append("the site secret does not open this tag (wrong password)")
         except NfcError:
             raise

@@ -671,6 +671,29 @@ def test_a_catalogue_deleted_or_replaced_under_the_kiosk_is_opened_again(tmp_pat
         while (kiosk.catalogue is None or kiosk.catalogue.count() != 1) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert kiosk.catalogue is not None and [i.title for i in kiosk.catalogue.items()] == ["Only this"]
-        assert kiosk.healthy
+        assert kiosk.healthy()
     finally:
         kiosk.close()
+
+
+def test_a_data_folder_that_cannot_be_written_stops_the_kiosk_at_start(tmp_path, monkeypatch):
+    from heatcast.errors import ConfigError
+    from heatcast.firmware.kiosk import ensure_data_dir
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.getuid() == 0:
+        # root may write anywhere: the kernel's answer for an ordinary user is stood in for
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real(p, mode))
+    try:
+        with pytest.raises(ConfigError, match=r"cannot write in data_dir .* \(permission denied\)"):
+            ensure_data_dir(folder)
+    finally:
+        folder.chmod(0o700)
+    monkeypatch.undo()
+    ensure_data_dir(folder)
+    with pytest.raises(ConfigError, match="cannot create data_dir"):
+        (tmp_path / "a-file").write_text("")
+        ensure_data_dir(tmp_path / "a-file" / "data")

@@ -267,3 +267,25 @@ def test_static_lock_bits_below_auth0_are_reported(make_reader, phone, secret):
     with pytest.raises(ReadOnlyTag, match="replace the sticker"):
         TagWriter(path).write_url(URL_B, secret=secret)
     assert reader.tag.ndef_url() == URL_A
+
+
+def test_a_torn_first_protection_is_read_as_incomplete_not_as_a_wrong_password(make_reader, secret):
+    path, reader = make_reader("NTAG213")
+    writer = TagWriter(path, connect_timeout=0.05)
+    notes: set[str] = set()
+    total = TagWriter(make_reader("NTAG213")[0]).write_url(URL_A, secret=secret).page_writes
+    for k in range(1, total):
+        path, reader = make_reader("NTAG213")
+        writer = TagWriter(path, connect_timeout=0.05)
+        reader.remove_after_writes(k)
+        try:
+            writer.write_url(URL_A, secret=secret)
+        except (TagWriteError, TagAbsent):
+            pass
+        reader.tag.remove_after_writes = None
+        reader.place(reader.tag)
+        report = TagWriter(path).read(secret=secret)
+        notes |= set(report.notes)
+        assert not any("wrong password" in n for n in report.notes), (k, report.notes)
+        assert writer.write_url(URL_A, secret=secret).verified  # and the next write mends it
+    assert any("protection incomplete" in n for n in notes)
