@@ -381,6 +381,10 @@ def check_content(config: Config) -> Check:
         f"restore {path} from a backup, or move it away: heatcast run copies the shipped catalogue "
         "again (then re-import your own items with heatcast content import)"
     )
+    if not copied:
+        problem = _catalogue_file_problem(path)
+        if problem is not None:
+            return Check("content.db", False, f"{path} {problem[0]}", problem[1])
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
@@ -388,6 +392,11 @@ def check_content(config: Config) -> Check:
         finally:
             conn.close()
     except sqlite3.Error as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return Check(
+                "content.db", False, f"{path} is locked by another program ({exc})",
+                "wait for it (a long content import?) or stop it; the kiosk waits too",
+            )  # fmt: skip
         return Check("content.db", False, f"{path} cannot be read: {exc}", fix)
     verdict = "; ".join(str(r[0]) for r in rows[:3])
     if verdict != "ok":
@@ -406,6 +415,38 @@ def check_content(config: Config) -> Check:
     return Check(
         "content.db", True, f"{path}: integrity ok, {active} active items{copied}", data={"active": active}
     )
+
+
+_REMAKE = "restore it from a backup, or remove it: the kiosk makes it anew from the shipped one"
+
+
+def _catalogue_file_problem(path: Path) -> tuple[str, str] | None:
+    """What is wrong with the catalogue file itself, before SQLite is asked: (what, fix)."""
+    from heatcast.firmware.kiosk import current_user as _user
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(100)
+    except PermissionError:
+        return "cannot be read (permission denied)", f"sudo chown {_user()} {path}"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})", "check the disk (dmesg) and restore it from a backup"
+    if size == 0 or len(head) < 100:
+        return f"is truncated ({size} bytes)", _REMAKE
+    if not head.startswith(b"SQLite format 3\0"):
+        return "is not an SQLite file (overwritten?)", _REMAKE
+    page = int.from_bytes(head[16:18], "big") or 65536
+    pages = int.from_bytes(head[28:32], "big")
+    if pages and size < page * pages:
+        return f"is truncated ({size} bytes, its header says {page * pages})", _REMAKE
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        where = path if not os.access(path, os.W_OK) else path.parent
+        return (
+            f"is read-only for {_user()} ({where} cannot be written): the kiosk could record nothing",
+            f"sudo chown {_user()} {where} (and check `lsattr {path}` shows no i flag)",
+        )
+    return None
 
 
 def check_model(config: Config) -> Check:

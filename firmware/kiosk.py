@@ -997,12 +997,13 @@ def ensure_data_dir(path: Path) -> None:
     # Asked of the kernel, not tried: the kiosk writes nothing but its own files there.
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(
-            f"cannot write in data_dir {path} (permission denied): let the user {_user()} write there "
-            f"(sudo chown {_user()} {path}), or set data_dir to a folder it may write"
+            f"cannot write in data_dir {path} (permission denied): let the user {current_user()} write "
+            f"there (sudo chown {current_user()} {path}), or set data_dir to a folder it may write"
         )
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The name of the user this process runs as (for the chown a message suggests)."""
     import getpass
 
     try:

@@ -372,3 +372,27 @@ def test_video_check_says_what_the_screen_shows_without_youtube():
     down = check_videos((f"http://127.0.0.1:{port}",), timeout_s=2)
     assert down.ok is None and "local video or poster, not the YouTube videos" in down.detail
     assert "--video FILE" in (down.remedy or "")
+
+
+def test_content_db_problems_are_named_by_their_real_cause(tmp_path, monkeypatch):
+    db = tmp_path / "content.db"
+    shutil.copyfile(bundled_catalogue_path(), db)
+    size = db.stat().st_size
+    with db.open("r+b") as f:
+        f.truncate(size // 2)
+    check = check_content(config(tmp_path))
+    assert check.ok is False and f"is truncated ({size // 2} bytes, its header says {size})" in check.detail
+    db.write_bytes(b"")
+    assert "is truncated (0 bytes)" in check_content(config(tmp_path)).detail
+    db.write_bytes(b"this is not a database at all" * 100)
+    assert "is not an SQLite file" in check_content(config(tmp_path)).detail
+    shutil.copyfile(bundled_catalogue_path(), db)
+    db.chmod(0o444)
+    if os.getuid() == 0:  # root writes anywhere: stand in the kernel's answer for the kiosk's user
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == db else real(p, mode))
+    check = check_content(config(tmp_path))
+    assert check.ok is False and "is read-only for" in check.detail and "chown" in (check.remedy or "")
+    monkeypatch.undo()
+    db.chmod(0o644)
+    assert check_content(config(tmp_path)).ok
