@@ -634,9 +634,6 @@ class Impression:
         return self.reward
 
 
-#: what the chooser learns from (``chooser.reward``)
-REWARDS = ("attention", "taps", "both")
-
 
 def _stamp(moment: datetime) -> str:
     if moment.tzinfo is not None:

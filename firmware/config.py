@@ -105,6 +105,8 @@ class NfcConfig:
     #: None: ``$HEATCAST_NFC_SECRET``, else heatcast.nfc.keys' default file.
     secret_file: Path | None = None
     min_interval_s: float = 5.0
+    #: seconds between readings of the tag's tap counter while the content stays (0: at changes only)
+    count_every_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,16 @@ class DecisionConfig:
     rotate_s: float = 180.0
 
 
+#: what the chooser may learn from (see heatcast.firmware.catalogue.Impression.reward_for)
+REWARDS = ("attention", "taps", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class ChooserConfig:
+    #: what the chooser learns from: "attention" (facing the screen), "taps" (phones on the tag), "both"
+    reward: str = "attention"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``origin`` is the file it came from, if any."""
@@ -145,6 +157,7 @@ class Config:
     page: PageConfig = field(default_factory=PageConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
+    chooser: ChooserConfig = field(default_factory=ChooserConfig)
     origin: Path | None = None
 
     @property
@@ -182,6 +195,7 @@ SECTIONS: dict[str, type[Any]] = {
     "page": PageConfig,
     "decision": DecisionConfig,
     "panel": PanelConfig,
+    "chooser": ChooserConfig,
 }
 TOP_KEYS = ("data_dir", "log_level")
 
@@ -392,6 +406,7 @@ CHECKS: dict[str, dict[str, Checker]] = {
         "protect": _bool,
         "secret_file": _path(allow_empty=True),
         "min_interval_s": _float_in(0.0, 86400.0),
+        "count_every_s": _float_in(0.0, 86400.0),
     },
     "page": {
         "enabled": _bool,
@@ -407,6 +422,7 @@ CHECKS: dict[str, dict[str, Checker]] = {
         "rotate_s": _float_in(5.0, 86400.0),
     },
     "panel": {"host": _host, "port": _int_in(1, 65535)},
+    "chooser": {"reward": _one_of(*REWARDS)},
 }
 
 

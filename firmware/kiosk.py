@@ -329,7 +329,11 @@ def make_tag_service(config: Config, device: str | None) -> TagServiceLike:
                 log.warning("created a new NFC site secret in %s (keep a copy: it opens your tags)", default)
         secret = load_secret(path).value
     service: TagServiceLike = TagService(
-        device, protect=config.nfc.protect, secret=secret, min_interval_s=config.nfc.min_interval_s
+        device,
+        protect=config.nfc.protect,
+        secret=secret,
+        min_interval_s=config.nfc.min_interval_s,
+        count_every_s=config.nfc.count_every_s or None,
     )
     return service
 
@@ -717,6 +721,7 @@ class Kiosk:
 
         try:
             self.catalogue = Catalogue.open_or_copy(self.config.db_path)
+            self.catalogue.reward_mode = self.config.chooser.reward
             self.chooser = Chooser(self.catalogue, seed=self.seed)
             self._db_identity = _file_identity(self.config.db_path)
         except HeatcastError as exc:

@@ -433,3 +433,26 @@ def test_a_long_import_holds_up_an_impression_only_briefly(tmp_path: Path, h) ->
         other.execute("COMMIT")
         assert kiosk.record_impression(impression(item.id or 0, datetime(2026, 1, 1)))
     other.close()
+
+
+@pytest.mark.parametrize("mode", ["attention", "taps", "both"])
+def test_late_taps_teach_the_chooser_when_its_reward_weighs_them(catalogue: Catalogue, h, mode) -> None:
+    from datetime import datetime, timedelta
+
+    from heatcast.firmware.catalogue import Impression
+
+    item = catalogue.add(h.item(1)).id or 0
+    catalogue.reward_mode = mode
+    at = datetime(2026, 11, 23, 12)
+    shown = Impression(item, 1, "standing", "side", at, at + timedelta(seconds=20), 10.0, 0.0, False)
+    assert catalogue.record_impression(shown)
+    bucket = (1, "standing", "side")
+    before = catalogue.engagement(bucket)[item]
+    assert catalogue.add_taps(catalogue.last_impression_id or 0, 2)
+    after = catalogue.engagement(bucket)[item]
+    taps = catalogue.query("SELECT taps FROM impressions WHERE id = ?", [catalogue.last_impression_id])
+    assert taps[0]["taps"] == 2
+    if mode == "attention":
+        assert after == before  # nobody faced the screen: taps change nothing it learns
+    else:
+        assert after[0] == pytest.approx(before[0] + 1) and after[1] == pytest.approx(before[1] - 1)
