@@ -96,7 +96,7 @@ def test_defaults_and_derived_paths(tmp_path):
         ("[page]\nport = true", r"page\.port must be an integer"),
         ("[page]\nhost = 'not a host'", r"page\.host = 'not a host' is not valid"),
         ("[page]\nreader_position = 'above'", r"page\.reader_position = 'above' is not valid: .*'below'"),
-        ("[chooser]\nreward = 'clicks'", r"chooser\.reward = 'clicks' is not valid: .*'attention', 'taps', 'both'"),
+        ("[chooser]\nreward = 'clicks'", r"chooser\.reward = 'clicks' is not valid: .*'attention', 'taps'"),
         ("[nfc]\ncount_every_s = -1", r"nfc\.count_every_s = -1 is not valid"),
         ('[page]\nshop_name = "x\\u0007y"', r"page\.shop_name = .* is not valid: .*on one line"),
         (f"[page]\nshop_name = '{'x' * 61}'", r"page\.shop_name = .* is not valid: .*at most 60"),
