@@ -1657,11 +1657,20 @@ def _item_from_json(obj: Any, where: str, allow_domains: Sequence[str]) -> Conte
     return _item_from_cells(cell, where, allow_domains) if any(cell.values()) else None
 
 
-def _read_json(text: str, name: str, allow_domains: Sequence[str]) -> list[ContentItem]:
+def _json(text: str, where: str, hint: str = "") -> Any:
+    """json.loads that answers every malformed input with one ContentError."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ContentError(f"{name} line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise ContentError(f"{where} line {exc.lineno}: not valid JSON ({exc.msg}){hint}") from None
+    except RecursionError:
+        raise ContentError(f"{where}: JSON nested too deeply to be an item list{hint}") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise ContentError(f"{where}: not valid JSON here ({exc}){hint}") from None
+
+
+def _read_json(text: str, name: str, allow_domains: Sequence[str]) -> list[ContentItem]:
+    data = _json(text, name)
     if not isinstance(data, list):
         raise ContentError(
             f"{name}: JSON must be an array of items, as `heatcast content export --json` writes it"
@@ -1682,12 +1691,7 @@ def _read_nl(text: str, name: str, allow_domains: Sequence[str]) -> list[Content
         if not line.strip():
             continue
         where = f"{name} line {number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ContentError(
-                f"{where}: not valid JSON ({exc.msg}); newline-delimited JSON holds one object a line"
-            ) from None
+        obj = _json(line, where, "; newline-delimited JSON holds one object a line")
         item = _item_from_json(obj, where, allow_domains)
         if item is not None:
             _unique(items, item, seen, name, f"line {number}")

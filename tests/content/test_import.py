@@ -293,3 +293,20 @@ def test_a_catalogue_that_showed_profiles_as_titles_is_mended_on_upgrade(tmp_pat
     with Catalogue(path) as cat:
         titles = [i.title for i in cat.items()]
     assert titles[0] == "Video 1" and titles[1] == "Winter sale"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('[{"url": "https://youtu.be/Ab3dE5gH7jK", "weight": ' + "9" * 5000 + "}]", "not valid JSON here"),
+        ('{"url": "https://youtu.be/Ab3dE5gH7jK"}\n' + "[" * 100_000 + "\n", "nested too deeply"),
+    ],
+)
+def test_hostile_json_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "items.json"
+    path.write_text(text)
+    with Catalogue(tmp_path / "c.db") as cat:
+        with pytest.raises(ContentError, match=message):
+            import_file(cat, path)
+        assert cat.count() == 0
