@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import secrets
-import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from heatcast.errors import ConfigError
 from heatcast.firmware.media import mime_of
 from heatcast.firmware.poster import poster_svg
 from heatcast.firmware.web import OnceAMinute, WebServer, guard
@@ -385,42 +383,12 @@ def create_app(hub: PageHub) -> Any:
     return guard(Starlette(routes=routes), security_headers(hub.video_host))
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Open the page's listening socket now, so a taken port is a clear error at start."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == 98:  # EADDRINUSE
-            raise ConfigError(
-                f"page.port {port} on {host} is already in use (is another heatcast running?): "
-                f"stop the other program or set another page.port (e.g. HEATCAST_PAGE_PORT={port + 1})"
-            ) from None
-        raise ConfigError(
-            f"cannot serve the page on {host}:{port} ({exc.strerror}): check page.host"
-        ) from None
-    sock.listen(64)
-    sock.set_inheritable(True)
-    return sock
-
-
 class PageServer(WebServer):
     """The billboard page, served in a background thread (see :mod:`heatcast.firmware.web`)."""
 
     def __init__(self, hub: PageHub, host: str = "127.0.0.1", port: int = 8080) -> None:
         self.hub = hub
-        sock = bind(host, port)
-        self.host = host
-        self.port = int(sock.getsockname()[1])
-        super().__init__(create_app(hub), sock, "heatcast-page")
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        super().__init__(create_app(hub), host, port, section="page", name="heatcast-page")
 
     def stop(self, timeout: float = 3.0) -> None:
         self.hub.close()

@@ -37,7 +37,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -54,6 +53,7 @@ from heatcast.firmware.catalogue import DAYS, Catalogue, ContentItem, Schedule, 
 from heatcast.firmware.config import Config
 from heatcast.firmware.media import MAX_BYTES, Kind, mime_of, store
 from heatcast.firmware.page import PageHub
+from heatcast.firmware.web import WebServer
 from heatcast.sensor.trace import ORIENTATIONS, POSTURES
 
 log = logging.getLogger(__name__)
@@ -1482,27 +1482,6 @@ def create_panel_app(kiosk: KioskLike, guard: Guard | None = None) -> tuple[Any,
 # -- serving ---------------------------------------------------------------------------------------
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Open the panel's listening socket now, so a taken port is a clear error at start."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == 98:  # EADDRINUSE
-            raise ConfigError(
-                f"panel.port {port} on {host} is already in use: stop the other program or set another "
-                f"panel.port (e.g. HEATCAST_PANEL_PORT={port + 1})"
-            ) from None
-        raise ConfigError(
-            f"cannot serve the panel on {host}:{port} ({exc.strerror}): check panel.host"
-        ) from None
-    sock.listen(64)
-    return sock
-
-
 def _protocol() -> type:
     import h11
 
@@ -1520,56 +1499,21 @@ def _protocol() -> type:
     return UploadH11
 
 
-class PanelServer:
-    """uvicorn serving the panel in a background thread, hardened as the page is
+class PanelServer(WebServer):
+    """The panel, served in a background thread, hardened as the page is
     (:mod:`heatcast.firmware.web`: foreign Host names refused, bounded headers and connections)."""
 
     def __init__(self, kiosk: KioskLike, host: str, port: int, guard: Guard | None = None) -> None:
-        import uvicorn
-
         from heatcast.firmware import web
 
-        self.sock = bind(host, port)
-        self.host = host
-        self.port = int(self.sock.getsockname()[1])
         self.app, self.panel = create_panel_app(kiosk, guard)
-        config = uvicorn.Config(
-            web.guard(self.app, security_headers()),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            ws="none",
-            http=_protocol(),
-            limit_concurrency=32,
-            h11_max_incomplete_event_size=web.MAX_HEADER_BYTES,
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="heatcast-panel", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
-
-    def _serve(self) -> None:
-        try:
-            self.server.run(sockets=[self.sock])
-        except Exception:
-            log.exception("the panel server stopped")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__(
+            web.guard(self.app, security_headers()), host, port, section="panel", name="heatcast-panel",
+            http=_protocol(), max_connections=32,
+        )  # fmt: skip
 
     def stop(self, timeout: float = 3.0) -> None:
-        self.server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.sock.close()
+        super().stop(timeout)
         self.panel.close()
 
 

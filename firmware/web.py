@@ -31,6 +31,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from heatcast.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0
@@ -180,13 +182,51 @@ def connection_bound(fd_limit: int) -> int:
     return max(16, min(MAX_CONNECTIONS, fd_limit - FD_RESERVE))
 
 
-class WebServer:
-    """uvicorn serving an ASGI app from an already bound socket, in a background thread."""
+def bind(host: str, port: int, section: str) -> socket.socket:
+    """Open a listening socket now, so a taken port is a clear error at start.
 
-    def __init__(self, app: ASGIApp, sock: socket.socket, name: str) -> None:
+    ``section`` is the configuration section naming it ("page", "panel"), for the messages.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == 98:  # EADDRINUSE
+            raise ConfigError(
+                f"{section}.port {port} on {host} is already in use (is another heatcast running?): "
+                f"stop the other program or set another {section}.port "
+                f"(e.g. HEATCAST_{section.upper()}_PORT={port + 1})"
+            ) from None
+        raise ConfigError(
+            f"cannot serve the {section} on {host}:{port} ({exc.strerror}): check {section}.host"
+        ) from None
+    sock.listen(64)
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebServer:
+    """uvicorn serving an ASGI app on ``host:port`` (bound at once), in a background thread."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        section: str,
+        name: str,
+        http: type[H11Protocol] = BoundedH11,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         import uvicorn
 
-        self.sock = sock
+        self.sock = bind(host, port, section)
+        self.host = host
+        self.port = int(self.sock.getsockname()[1])
         self._errors = OnceAMinute(log)
         config = uvicorn.Config(
             app,
@@ -195,9 +235,9 @@ class WebServer:
             lifespan="off",
             timeout_graceful_shutdown=1,
             ws="none",
-            http=BoundedH11,
+            http=http,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            limit_concurrency=connection_bound(raise_fd_limit()),
+            limit_concurrency=min(max_connections, connection_bound(raise_fd_limit())),
             backlog=128,
         )
         self.server = uvicorn.Server(config)
@@ -220,6 +260,11 @@ class WebServer:
         exc = context.get("exception")
         kind = f"{message}:{type(exc).__name__}" if exc else message
         self._errors(kind, f"page server: {message}" + (f" ({exc})" if exc else ""))
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
 
     def start(self) -> None:
         self._thread.start()
