@@ -8,8 +8,9 @@ VENV_TFLITE := .venv-tflite
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium + driver: the billboard page is tested in a real headless browser;
-# strace checks at the system-call level that the kiosk writes no frames; shellcheck lints install.sh.
-APT_TEST := chromium chromium-driver strace shellcheck
+# strace checks at the system-call level that the kiosk writes no frames; shellcheck lints install.sh;
+# mosquitto is the real MQTT broker the fleet tests start on a free loopback port (never the service).
+APT_TEST := chromium chromium-driver strace shellcheck mosquitto
 PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip
 
 .PHONY: demo test lint typecheck unit test-tflite bench soak system-deps clean

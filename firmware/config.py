@@ -144,6 +144,51 @@ class ChooserConfig:
     reward: str = "attention"
 
 
+#: site and kiosk names are MQTT topic levels: no "/", "+", "#" or spaces.
+_TOPIC_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FLEET_SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """Reporting to a chain's MQTT broker (heatcast.firmware.fleet); off by default."""
+
+    enabled: bool = False
+    #: mqtts://host:8883 (TLS) or mqtt://host:1883 (a lab)
+    broker: str = ""
+    site: str = ""
+    #: "": this machine's host name, made topic-safe
+    kiosk: str = ""
+    #: "": heatcast-<site>-<kiosk>
+    client_id: str = ""
+    username: str = ""
+    password_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    #: None: the system's certificate authorities
+    ca_file: Path | None = None
+    homeassistant: bool = False
+    #: messages the store-and-forward queue holds before the oldest aggregates are summarised
+    queue_max_messages: int = 100_000
+    #: messages per second a backlog drains at once the broker is back
+    drain_per_s: float = 20.0
+
+    def __post_init__(self) -> None:
+        # Keys that only make sense together: checked here, once each key is valid on its own.
+        if not self.enabled:
+            return
+        if not self.broker:
+            raise ConfigError("fleet.enabled is true but fleet.broker is empty: set fleet.broker, "
+                              "such as 'mqtts://broker.example:8883'")  # fmt: skip
+        if not self.site:
+            raise ConfigError("fleet.enabled is true but fleet.site is empty: set fleet.site to the shop's "
+                              "name as a topic level, such as 'paris-01'")  # fmt: skip
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("fleet.cert_file and fleet.key_file go together: set both, or neither")
+        if self.password_file is not None and not self.username:
+            raise ConfigError("fleet.password_file is set but fleet.username is empty: set fleet.username")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``origin`` is the file it came from, if any."""
@@ -158,6 +203,7 @@ class Config:
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     panel: PanelConfig = field(default_factory=PanelConfig)
     chooser: ChooserConfig = field(default_factory=ChooserConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
     origin: Path | None = None
 
     @property
@@ -196,6 +242,7 @@ SECTIONS: dict[str, type[Any]] = {
     "decision": DecisionConfig,
     "panel": PanelConfig,
     "chooser": ChooserConfig,
+    "fleet": FleetConfig,
 }
 TOP_KEYS = ("data_dir", "log_level")
 
@@ -391,6 +438,46 @@ def _domains(key: str, value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _broker(key: str, value: object) -> str:
+    from urllib.parse import urlsplit
+
+    allowed = "'' or a broker URL such as 'mqtts://broker.example:8883' or 'mqtt://127.0.0.1:1883'"
+    text = _string(key, value, allowed).strip()
+    if not text:
+        return ""
+    try:
+        url = urlsplit(text)
+        port = url.port
+    except ValueError:
+        raise _bad(key, value, allowed) from None
+    host = url.hostname or ""
+    if (
+        url.scheme.lower() not in FLEET_SCHEMES
+        or not (_HOST_RE.match(host) or _is_ip(host))
+        or url.username is not None
+        or url.path not in ("", "/")
+        or url.query
+        or url.fragment
+        or port == 0
+    ):
+        raise _bad(key, value, allowed + " (no user, path or query: credentials have keys of their own)")
+    return text
+
+
+def _topic_name(key: str, value: object) -> str:
+    text = _string(key, value, "a name of letters, digits, - and _").strip()
+    if text and not _TOPIC_NAME_RE.fullmatch(text):
+        raise _bad(key, value, "'' or 1 to 64 letters, digits, - and _ (it is an MQTT topic level)")
+    return text
+
+
+def _mqtt_word(key: str, value: object) -> str:
+    text = _string(key, value)
+    if len(text) > 128 or not text.isascii() or not text.isprintable() or " " in text:
+        raise _bad(key, value, "at most 128 printable ASCII characters without spaces")
+    return text
+
+
 #: section ("" for top level) -> key -> checker
 CHECKS: dict[str, dict[str, Checker]] = {
     "": {"data_dir": _path(allow_empty=False), "log_level": _one_of(*LOG_LEVELS)},
@@ -423,6 +510,21 @@ CHECKS: dict[str, dict[str, Checker]] = {
     },
     "panel": {"host": _host, "port": _int_in(1, 65535)},
     "chooser": {"reward": _one_of(*REWARDS)},
+    "fleet": {
+        "enabled": _bool,
+        "broker": _broker,
+        "site": _topic_name,
+        "kiosk": _topic_name,
+        "client_id": _mqtt_word,
+        "username": _mqtt_word,
+        "password_file": _path(allow_empty=True),
+        "cert_file": _path(allow_empty=True),
+        "key_file": _path(allow_empty=True),
+        "ca_file": _path(allow_empty=True),
+        "homeassistant": _bool,
+        "queue_max_messages": _int_in(1000, 10_000_000),
+        "drain_per_s": _float_in(0.1, 10000.0),
+    },
 }
 
 
