@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -45,6 +46,9 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+_ASCII_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
     """A parsed source string: ``scheme:target?key=value&...``."""
@@ -63,7 +67,8 @@ class SourceSpec:
         if text is None:
             return default
         try:
-            value = float(text)
+            # ASCII digits only: float() would also take "١٠", "１０" and "1_0"
+            value = float(text) if _ASCII_NUMBER.fullmatch(text) else math.nan
         except ValueError:
             value = math.nan
         if not math.isfinite(value):

@@ -181,6 +181,9 @@ def test_mount_applies_to_frames_and_labelled_records(tmp_path: Path) -> None:
         ("replay:{good}?speed=-1", UsageError, ["speed=-1"]),
         ("replay:{good}?speed=fast", UsageError, ["speed='fast'"]),
         ("replay:{good}?speed=nan", UsageError, ["speed='nan'"]),
+        ("replay:{good}?speed=٢", UsageError, ["speed='٢'"]),  # Arabic-Indic: float() takes it
+        ("replay:{good}?speed=１", UsageError, ["speed='１'"]),
+        ("replay:{good}?speed=1_0", UsageError, ["speed='1_0'"]),
         ("replay:{good}?loop=maybe", UsageError, ["loop='maybe'"]),
         ("replay:{good}?sped=2", UsageError, ["unknown option", "sped"]),
         ("replay:{bad}", TraceError, ["line 1", "heatcast-trace"]),
