@@ -73,9 +73,14 @@ def check_config(path: Path | None) -> tuple[Check, Config]:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        where = str(path) if path else "the configuration file"
-        remedy = f"fix {where} as the message says; every key is listed in {reference_path()}"
-        return Check("config", False, str(exc), remedy), Config()
+        message = str(exc)
+        if message.startswith("environment variable ") or " HEATCAST_" in message.split(":")[0]:
+            variable = message.split()[2] if message.startswith("environment variable ") else "it"
+            remedy = f"fix or unset {variable} as the message says (systemctl show heatcast -p Environment)"
+        else:
+            where = str(path) if path else "the configuration file"
+            remedy = f"fix {where} as the message says; every key is listed in {reference_path()}"
+        return Check("config", False, message, remedy), Config()
     origin = str(config.origin) if config.origin else "none found, built-in defaults"
     return Check("config", True, f"valid ({origin})", data={"origin": origin}), config
 

@@ -396,3 +396,11 @@ def test_content_db_problems_are_named_by_their_real_cause(tmp_path, monkeypatch
     monkeypatch.undo()
     db.chmod(0o644)
     assert check_content(config(tmp_path)).ok
+
+
+def test_a_bad_environment_variable_is_blamed_not_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("HEATCAST_PAGE_PORT", "abc")
+    check, _ = check_config(None)
+    assert check.ok is False and "HEATCAST_PAGE_PORT" in check.detail
+    assert check.remedy is not None and check.remedy.startswith("fix or unset HEATCAST_PAGE_PORT")
