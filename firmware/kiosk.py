@@ -52,6 +52,8 @@ MAX_FRAME_GAP_S = 1.0
 PURGE_EVERY_S = 24 * 3600.0
 REOPEN_DB_EVERY_S = 30.0
 PENDING_MAX = 10_000
+#: A sensor that dropped out is tried again at least this often: back within 2 s of its return.
+SENSOR_RETRY_MAX_S = 1.5
 #: Seconds without any audience after which the page shows the attract content anyway.
 NO_SENSOR_YET_S = 3.0
 #: The empty room is first kept for the next start this long after the first frame (s).
@@ -677,7 +679,7 @@ class Kiosk:
                     error_streak += 1
                     self._close_source()
                     self._stop.wait(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    backoff = min(backoff * 2, SENSOR_RETRY_MAX_S)
         except Exception:
             log.exception("the sensor loop failed")
         finally:
