@@ -90,3 +90,44 @@ def test_write_protect_read_over_udp(emulator, secret):
     assert set(summary["history"]) <= {"", URL}
     assert summary["page_writes"] >= report.page_writes
     assert tag_key(secret, bytes.fromhex(UID))  # the key the tag now expects
+
+
+@pytest.mark.timeout(300)
+def test_nfc_write_killed_at_any_moment_never_leaves_a_wrong_url(emulator, secret, tmp_path):
+    """`heatcast nfc write` as a real process, SIGKILLed at moments spread over a write to the
+    tag in another process: the tag holds the old URL, no message or the new one, never a mix,
+    and the next write mends it."""
+    import os
+    import random
+    import signal
+
+    proc, port = emulator
+    urls = ["https://youtu.be/aaaaaaaaaaa", "https://youtu.be/bbbbbbbbbbb"]
+    env = {**os.environ, "HEATCAST_NFC_SECRET": secret.decode(), "XDG_CONFIG_HOME": str(tmp_path)}
+    from pathlib import Path
+
+    program = str(Path(sys.executable).with_name("heatcast"))
+    heatcast = [program, "nfc", "write", "--device", f"udp:127.0.0.1:{port}"]
+    # how long a whole write takes here, to spread the kills over it
+    started = time.monotonic()
+    done = subprocess.run([*heatcast, urls[0]], env=env, capture_output=True, text=True, timeout=60)
+    whole = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    rng = random.Random(7)
+    killed = 0
+    for trial in range(16):
+        writer = subprocess.Popen([*heatcast, urls[(trial + 1) % 2]], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(rng.uniform(0.2, 1.0) * whole)
+        if writer.poll() is None:
+            writer.send_signal(signal.SIGKILL)
+            killed += 1
+        writer.wait(30)
+    final = subprocess.run([*heatcast, urls[1]], env=env, capture_output=True, text=True, timeout=60)
+    assert final.returncode == 0, final.stdout + final.stderr
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert set(summary["history"]) <= {"", *urls}, summary["history"]  # never garbage, never a mix
+    assert summary["url"] == urls[1]
+    assert killed >= 8
