@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import resource
 import socket
 import threading
@@ -38,8 +39,12 @@ log = logging.getLogger(__name__)
 HEADER_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 16 * 1024
 MAX_CONNECTIONS = 256
-#: File descriptors kept for the kiosk's own files, the database and the tag.
-FD_RESERVE = 64
+#: Connections accepted in one go (asyncio accepts up to the backlog at once, and the oldest
+#: waiting ones it closes free their descriptors a few loop turns later: the reserve holds
+#: several such batches).
+ACCEPT_BATCH = 16
+#: File descriptors kept for the kiosk's own files, the database and the tag, and those batches.
+FD_RESERVE = 64 + 4 * ACCEPT_BATCH
 #: A repeated error is logged at most this often (with how many times it happened).
 LOG_EVERY_S = 60.0
 
@@ -73,13 +78,35 @@ class OnceAMinute:
 
 
 class BoundedH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for a whole request to arrive."""
+    """uvicorn's HTTP/1.1 protocol with a deadline for a whole request to arrive, and a bound
+    on open connections: past it, the oldest connection still waiting for its request is closed,
+    so a flood of half-sent requests can never hold every descriptor and a screen's /state, whose
+    request comes at once, is still served."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _born = 0.0
+    #: open connections allowed (set per server by :class:`WebServer`)
+    bound = MAX_CONNECTIONS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._born = time.monotonic()
         self._arm()
+        over = len(self.connections) - self.bound
+        if over > 0:
+            waiting = sorted(
+                (
+                    c for c in self.connections
+                    if c is not self and isinstance(c, BoundedH11) and c.conn.their_state is h11.IDLE
+                    and c.cycle is None and not c.transport.is_closing()
+                ),
+                key=lambda c: c._born,
+            )  # fmt: skip
+            # down to a batch below the bound: room for the connections already accepted meanwhile
+            for oldest in waiting[: over + ACCEPT_BATCH]:
+                oldest.transport.close()
+            if waiting:
+                _evicted("evicted", "too many open connections: closing the oldest still waiting")
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -109,6 +136,9 @@ class BoundedH11(H11Protocol):
         self._deadline = None
         if not self.transport.is_closing():
             self.transport.close()
+
+
+_evicted = OnceAMinute(log)
 
 
 def local_names() -> set[str]:
@@ -178,8 +208,13 @@ def raise_fd_limit() -> int:
 
 
 def connection_bound(fd_limit: int) -> int:
-    """How many connections the server may hold, keeping a reserve of descriptors for the kiosk."""
-    return max(16, min(MAX_CONNECTIONS, fd_limit - FD_RESERVE))
+    """How many connections the server may hold: what is free of the limit now, less a reserve
+    of descriptors for the kiosk's own files (and for /state)."""
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 64
+    return max(8, min(MAX_CONNECTIONS, fd_limit - in_use - FD_RESERVE))
 
 
 def bind(host: str, port: int, section: str) -> socket.socket:
@@ -225,6 +260,8 @@ class WebServer:
         import uvicorn
 
         self.sock = bind(host, port, section)
+        bound = min(max_connections, connection_bound(raise_fd_limit()))
+        protocol = type(http.__name__, (http,), {"bound": bound})
         self.host = host
         self.port = int(self.sock.getsockname()[1])
         self._errors = OnceAMinute(log)
@@ -235,10 +272,11 @@ class WebServer:
             lifespan="off",
             timeout_graceful_shutdown=1,
             ws="none",
-            http=http,
+            http=protocol,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-            limit_concurrency=min(max_connections, connection_bound(raise_fd_limit())),
-            backlog=128,
+            # uvicorn's own 503 is only a backstop: connections are bounded by eviction
+            limit_concurrency=2 * bound + 16,
+            backlog=ACCEPT_BATCH,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)

@@ -259,3 +259,56 @@ def test_media_are_served_only_by_the_names_heatcast_gave_them(tmp_path):
             assert httpx.get(srv.url + f"media/{bad}").status_code == 404, bad
     finally:
         srv.stop()
+
+
+@pytest.mark.timeout(120)
+def test_a_flood_of_half_sent_requests_at_a_low_open_files_limit_cannot_silence_the_page(tmp_path):
+    """600 connections that never finish their request, against a page server allowed 256 open
+    files: it keeps its descriptors, /state still answers, and the log says so a few times,
+    not once per refused connection."""
+    import subprocess
+    import sys
+
+    child = (
+        "import logging, resource, sys, time\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))\n"
+        "logging.basicConfig(level=logging.WARNING, stream=sys.stderr)\n"
+        "from heatcast.firmware.page import PageHub, PageServer, Shown\n"
+        "hub = PageHub()\n"
+        "hub.publish(Shown(1, 'x', 'https://youtu.be/aaaaaaaaaaa'))\n"
+        "server = PageServer(hub, '127.0.0.1', 0)\n"
+        "server.start()\n"
+        "print(server.port, flush=True)\n"
+        "time.sleep(float(sys.argv[1]))\n"
+        "server.stop()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    port = int(proc.stdout.readline())
+    held = []
+    answered = []
+    try:
+        for _ in range(600):
+            sock = socket.socket()
+            sock.settimeout(2)
+            try:
+                sock.connect(("127.0.0.1", port))
+                sock.sendall(b"GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        for _ in range(5):
+            started = time.monotonic()
+            response = httpx.get(f"http://127.0.0.1:{port}/state", timeout=5)
+            answered.append((response.status_code, time.monotonic() - started))
+    finally:
+        for sock in held:
+            sock.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert [code for code, _ in answered] == [200] * 5, (answered, err[-2000:])
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 6, err[-2000:]
