@@ -838,6 +838,52 @@ def neutral_title(number: int | str) -> str:
     return f"Video {number}"
 
 
+_REMAKE = "restore it from a backup, or remove it: the kiosk makes it anew from the shipped one"
+
+
+def file_problem(path: Path) -> tuple[str, str] | None:
+    """What is wrong with a catalogue file itself, before SQLite is asked: (what, fix), or None.
+
+    Named by its real cause (truncated, not SQLite, unreadable, read-only), for doctor and
+    for the kiosk's one log line when a write fails.
+    """
+    _user = current_user
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(100)
+    except PermissionError:
+        return "cannot be read (permission denied)", f"sudo chown {_user()} {path}"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})", "check the disk (dmesg) and restore it from a backup"
+    if size == 0 or len(head) < 100:
+        return f"is truncated ({size} bytes)", _REMAKE
+    if not head.startswith(b"SQLite format 3\0"):
+        return "is not an SQLite file (overwritten?)", _REMAKE
+    page = int.from_bytes(head[16:18], "big") or 65536
+    pages = int.from_bytes(head[28:32], "big")
+    if pages and size < page * pages:
+        return f"is truncated ({size} bytes, its header says {page * pages})", _REMAKE
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        where = path if not os.access(path, os.W_OK) else path.parent
+        return (
+            f"is read-only for {_user()} ({where} cannot be written): the kiosk could record nothing",
+            f"sudo chown {_user()} {where} (and check `lsattr {path}` shows no i flag)",
+        )
+    return None
+
+
+def current_user() -> str:
+    """The name of the user this process runs as (for the chown a message suggests)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
 # --------------------------------------------------------------------------- catalogue
 
 _FIX_CORRUPT = (

@@ -375,7 +375,7 @@ def check_nfc(config: Config) -> list[Check]:
 
 
 def check_content(config: Config) -> Check:
-    from heatcast.firmware.catalogue import Catalogue, bundled_catalogue_path
+    from heatcast.firmware.catalogue import Catalogue, bundled_catalogue_path, file_problem
 
     path = config.db_path
     copied = ""
@@ -387,7 +387,7 @@ def check_content(config: Config) -> Check:
         "again (then re-import your own items with heatcast content import)"
     )
     if not copied:
-        problem = _catalogue_file_problem(path)
+        problem = file_problem(path)
         if problem is not None:
             return Check("content.db", False, f"{path} {problem[0]}", problem[1])
     try:
@@ -420,38 +420,6 @@ def check_content(config: Config) -> Check:
     return Check(
         "content.db", True, f"{path}: integrity ok, {active} active items{copied}", data={"active": active}
     )
-
-
-_REMAKE = "restore it from a backup, or remove it: the kiosk makes it anew from the shipped one"
-
-
-def _catalogue_file_problem(path: Path) -> tuple[str, str] | None:
-    """What is wrong with the catalogue file itself, before SQLite is asked: (what, fix)."""
-    from heatcast.firmware.kiosk import current_user as _user
-
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(100)
-    except PermissionError:
-        return "cannot be read (permission denied)", f"sudo chown {_user()} {path}"
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror})", "check the disk (dmesg) and restore it from a backup"
-    if size == 0 or len(head) < 100:
-        return f"is truncated ({size} bytes)", _REMAKE
-    if not head.startswith(b"SQLite format 3\0"):
-        return "is not an SQLite file (overwritten?)", _REMAKE
-    page = int.from_bytes(head[16:18], "big") or 65536
-    pages = int.from_bytes(head[28:32], "big")
-    if pages and size < page * pages:
-        return f"is truncated ({size} bytes, its header says {page * pages})", _REMAKE
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-        where = path if not os.access(path, os.W_OK) else path.parent
-        return (
-            f"is read-only for {_user()} ({where} cannot be written): the kiosk could record nothing",
-            f"sudo chown {_user()} {where} (and check `lsattr {path}` shows no i flag)",
-        )
-    return None
 
 
 def check_model(config: Config) -> Check:

@@ -888,6 +888,12 @@ class Kiosk:
         except HeatcastError as exc:  # record_impression logs and returns False; belt and braces
             self._content_error(str(exc))
             ok = False
+        if not ok:
+            from heatcast.firmware.catalogue import file_problem
+
+            problem = file_problem(self.config.db_path)
+            if problem is not None:  # say what is really wrong, once, with its fix
+                self._content_error(f"{self.config.db_path} {problem[0]}: {problem[1]}")
         if ok:
             self.stats.impressions += 1
             if self.catalogue.last_impression_id is not None:
@@ -1001,6 +1007,8 @@ def ensure_data_dir(path: Path) -> None:
         raise ConfigError(
             f"cannot create data_dir {path} ({exc.strerror}): set data_dir to a folder heatcast may write"
         ) from None
+    from heatcast.firmware.catalogue import current_user
+
     # Asked of the kernel, not tried: the kiosk writes nothing but its own files there.
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(
@@ -1008,12 +1016,3 @@ def ensure_data_dir(path: Path) -> None:
             f"there (sudo chown {current_user()} {path}), or set data_dir to a folder it may write"
         )
 
-
-def current_user() -> str:
-    """The name of the user this process runs as (for the chown a message suggests)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())

@@ -728,3 +728,28 @@ def test_decisions_resume_soon_after_the_sensor_comes_back(tmp_path):
     print(f"decisions resumed {resumed_s:.2f} s after the sensor came back")
     # the retry interval is bounded (1.5 s), not backed off to 30 s: generous for a busy machine
     assert resumed_s < 5.0, resumed_s
+
+
+def test_a_catalogue_truncated_under_the_kiosk_is_named_in_one_line(tmp_path, caplog):
+    from heatcast.classify.audience import Audience
+
+    config = make_config(tmp_path, page={"enabled": False}, sensor={"source": "sim:"})
+    kiosk = Kiosk(config, tag_service=TagService(None), report=lambda line: None, seed=2)
+    assert kiosk._open_catalogue()
+    caplog.set_level(logging.ERROR, logger="heatcast")
+    try:
+        for i in range(30):
+            kiosk._on_audience(Audience(i / 10, True, 1, "standing", "facing"))
+        kiosk._handle_pending()
+        db = config.db_path
+        with db.open("r+b") as handle:  # a full card, a bad copy: half the file is gone
+            handle.truncate(db.stat().st_size // 2)
+        for i in range(30, 60):
+            kiosk._on_audience(Audience(i / 10, False, 0))
+        kiosk._handle_pending()
+        kiosk._finish_showing()
+    finally:
+        kiosk.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(f"{config.db_path} is truncated" in e and "restore it from a backup" in e for e in errors), errors
+    assert "Traceback" not in caplog.text
