@@ -751,5 +751,6 @@ def test_a_catalogue_truncated_under_the_kiosk_is_named_in_one_line(tmp_path, ca
     finally:
         kiosk.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert any(f"{config.db_path} is truncated" in e and "restore it from a backup" in e for e in errors), errors
+    named = [e for e in errors if f"{config.db_path} is truncated" in e and "restore it from a backup" in e]
+    assert named, errors
     assert "Traceback" not in caplog.text
