@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from heatcast.classify.audience import EMPTY_AUDIENCE, Audience
 from heatcast.errors import ConfigError, HeatcastError
 from heatcast.firmware.config import NFC_AUTO, NFC_OFF, Config
+from heatcast.firmware.fleet import Fleet
 from heatcast.firmware.media import media_dir
 from heatcast.firmware.page import PageHub, PageServer, Shown
 from heatcast.firmware.room_memory import SAVE_EVERY_S as ROOM_SAVE_EVERY_S
@@ -451,6 +452,8 @@ class Kiosk:
         self._room_path = room_file(config.data_dir)
         self._room_due: float | None = None
         self._room_error = False
+        #: reporting to the chain's MQTT broker (fleet.enabled), else None
+        self.fleet: Fleet | None = Fleet.for_kiosk(config)
 
     # -- lifecycle
 
@@ -518,6 +521,9 @@ class Kiosk:
             self._sensor.join(max(0.1, deadline - time.monotonic()))
         if self._worker.is_alive():
             self._worker.join(max(0.1, deadline - time.monotonic()))
+        fleet, self.fleet = self.fleet, None
+        if fleet is not None:  # after the worker: the last impression is in the last minute sent
+            fleet.close(timeout=max(0.5, min(3.0, deadline - time.monotonic())))
         try:
             self.tag.close(timeout=max(0.5, min(3.0, deadline - time.monotonic())))
         except Exception:
@@ -782,6 +788,8 @@ class Kiosk:
                     last_tag_check = now_mono
                     last_tag = self._watch_tag(last_tag)
                     self._check_catalogue_file()
+                if self.fleet is not None:
+                    self.fleet.tick(self)
                 if not self._handle_pending() and (
                     self.stats.triggers == 0
                     and self.hub.seq == 0
@@ -896,6 +904,8 @@ class Kiosk:
                 self._content_error(f"{self.config.db_path} {problem[0]}: {problem[1]}")
         if ok:
             self.stats.impressions += 1
+            if self.fleet is not None:
+                self.fleet.impression(impression, self.current.url)
             if self.catalogue.last_impression_id is not None:
                 self._recorded[self.current.url] = self.catalogue.last_impression_id
                 while len(self._recorded) > 8:  # only the last few links can still get taps
