@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "privacy": "heatcast.firmware.cli_kiosk:privacy",
     "bench": "heatcast.firmware.cli_bench:bench",
     "panel": "heatcast.firmware.cli_panel:panel",
+    "fleet": "heatcast.firmware.cli_fleet:fleet",
 }
 
 log = logging.getLogger(__name__)

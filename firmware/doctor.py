@@ -572,6 +572,42 @@ def check_videos(hosts: tuple[str, ...] | None = None, timeout_s: float = 3.0) -
 # -- all of them --------------------------------------------------------------------
 
 
+def check_fleet(config: Config, timeout_s: float = 4.0) -> list[Check]:
+    """The broker answers with the configured credentials, and what the queue holds unsent."""
+    from heatcast.firmware.fleet import outbox_backlog, probe
+
+    fleet = config.fleet
+    if not fleet.enabled:
+        return [Check("fleet", None, "off (fleet.enabled = false): nothing is sent to a broker")]
+    checks = []
+    try:
+        problem = probe(fleet, timeout_s)
+    except HeatcastError as exc:
+        problem = str(exc)
+    if problem is None:
+        checks.append(Check("fleet broker", True, f"{fleet.broker} accepts this kiosk"))
+    else:
+        if "the broker refused" in problem:
+            remedy = "check fleet.username and fleet.password_file (or fleet.cert_file and key_file)"
+        elif "certificate" in problem.lower() or "ssl" in problem.lower():
+            remedy = "set fleet.ca_file to the CA that signed the broker's certificate; check the host name"
+        else:
+            remedy = "check fleet.broker (host and port) and that this network may reach it (firewall, VPN)"
+        checks.append(Check("fleet broker", False, problem, remedy))
+    backlog, oldest = outbox_backlog(config)
+    detail = f"{backlog} message(s) waiting in the queue"
+    if oldest is not None:
+        detail += f", the oldest {oldest / 60:.0f} min old"
+    stuck = backlog > 0 and oldest is not None and oldest > 3600
+    checks.append(Check(
+        "fleet queue", not stuck, detail,
+        "the broker has not taken the kiosk's aggregates for an hour: fix the fleet broker check above; "
+        "nothing is lost meanwhile (the oldest are summarised when the queue is full)" if stuck else None,
+        {"backlog": backlog},
+    ))  # fmt: skip
+    return checks
+
+
 def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list[Check]:
     """Every check, in the order an installer would fix things."""
     from heatcast.firmware.panel import check_panel
@@ -587,6 +623,7 @@ def run_checks(config_path: Path | None = None, *, seconds: float = 3.5) -> list
         lambda: [check_model(config)],
         lambda: [check_disk(config)],
         lambda: [check_clock()],
+        lambda: check_fleet(config),
     ]
     for part in parts:
         try:

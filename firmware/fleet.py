@@ -366,6 +366,22 @@ class Outbox:
         return int(count), (time.time() - float(oldest)) if oldest is not None else None
 
 
+def outbox_backlog(config: Config) -> tuple[int, float | None]:
+    """The queue's backlog for doctor, without creating the file if the kiosk never ran."""
+    path = outbox_path(config)
+    if not path.exists():
+        return 0, None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        try:
+            count, oldest = db.execute("SELECT count(*), min(created) FROM outbox").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0, None
+    return int(count), (time.time() - float(oldest)) if oldest is not None else None
+
+
 # -- the signed catalogue -----------------------------------------------------------
 
 
@@ -575,7 +591,7 @@ class Link:
             self._on_connect_hook()
 
     def _disconnected(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stop.is_set():
             log.warning(
                 "fleet: lost the broker %s (%s); queueing until it is back", self.fleet.broker, reason
             )

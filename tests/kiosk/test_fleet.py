@@ -298,3 +298,50 @@ def test_tls_and_password_probe(tmp_path):
             listener.close()
     finally:
         broker.stop()
+
+
+def test_publish_catalogue_status_and_doctor_on_the_broker(tmp_path, broker, monkeypatch):
+    from click.testing import CliRunner
+
+    from heatcast.firmware.cli import main
+    from heatcast.firmware.doctor import check_fleet
+
+    monkeypatch.setenv("HEATCAST_NFC_SECRET", SECRET.decode())
+    config = fleet_config(tmp_path, broker)
+    catalogue = catalogue_for(tmp_path)
+    items = snapshot(catalogue)
+    export = tmp_path / "hq.json"
+    export.write_text(json.dumps([dict(items[0], title="From head office")]))
+    fleet = Fleet(config, minute_s=60, health_every_s=0.2, secret=SECRET)
+    ticker = Ticker(fleet, fake_kiosk(catalogue))
+    try:
+        assert fleet.link.connected.wait(10)
+        cfg = tmp_path / "heatcast.toml"
+        hq = tmp_path / "hq"
+        cfg.write_text(f'data_dir = "{hq}"\n[fleet]\nbroker = "{broker.url}"\nsite = "paris-01"\n')
+        result = CliRunner().invoke(main, ["fleet", "publish-catalogue", "--config", str(cfg), str(export)])
+        assert result.exit_code == 0, result.output
+        assert "published 1 items to heatcast/paris-01/catalogue" in result.output
+        wait_for(lambda: len(fleet.applied) == 1, 10)
+        assert snapshot(catalogue)[0]["title"] == "From head office"
+        # a file that fails content import's checks is never published
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps([dict(items[0], url="javascript:alert(1)")]))
+        result = CliRunner().invoke(main, ["fleet", "publish-catalogue", "--config", str(cfg), str(bad)])
+        assert result.exit_code == 2 and "heatcast: error:" in result.output
+        time.sleep(0.5)
+        status = ["fleet", "status", "--config", str(cfg), "--seconds", "1", "--json"]
+        result = CliRunner().invoke(main, status)
+        assert result.exit_code == 0, result.output
+        kiosks = json.loads(result.output)
+        assert kiosks["paris-01/door"]["state"] == "online"
+        assert kiosks["paris-01/door"]["health"]["kind"] == "health"
+        checks = check_fleet(config)
+        assert [c.ok for c in checks] == [True, True], checks
+    finally:
+        ticker.stop()
+        fleet.close()
+        catalogue.close()
+    broker.stop()
+    down = check_fleet(config, timeout_s=1)
+    assert down[0].ok is False and "fleet.broker" in str(down[0].remedy)
