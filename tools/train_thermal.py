@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -46,7 +46,7 @@ from heatcast.classify.features import FeatureWindow
 from heatcast.classify.model import HEADS, LABELS, MAX_MODEL_BYTES, load_model, sidecar_path
 from heatcast.classify.pipeline import Pipeline
 from heatcast.classify.tracebatch import Chunk, TraceArrays, records_to_chunk
-from heatcast.errors import HeatcastError
+from heatcast.errors import HeatcastError, ModelError, UsageError
 from heatcast.sensor.frame import F32
 
 log = logging.getLogger("train_thermal")
@@ -57,9 +57,6 @@ I32 = npt.NDArray[np.int32]
 HELDOUT_SEED_OFFSET = 7_000_001
 #: Share of simulated traces recorded at 1 fps (AMG88xx's other rate).
 SLOW_SHARE = 0.2
-#: A labelled trace's frames are split into blocks of this many frames; every
-#: fourth block is held out.
-SPLIT_BLOCK = 50
 #: Someone there since the cold start has shown once a pixel stood this far above the background (C).
 UNSEEN_C = 1.0
 #: Share of training samples moved one pixel sideways.
@@ -74,7 +71,7 @@ class Recording:
     name: str
     chunk: Chunk
     fps: float
-    heldout: npt.NDArray[np.bool_] | None = None  # frames held out (labelled traces)
+    site: bool = False  # recorded on site (not simulated): every frame is kept
 
 
 # ------------------------------------------------------------------ data
@@ -110,8 +107,10 @@ def prune_stale(cache: Path) -> None:
     from heatcast.sensor.sim import SIM_VERSION
 
     removed = freed = 0
-    for path in cache.glob("sim-*.npz"):
-        if not re.fullmatch(r"sim-[0-9a-f]{12}-.*", path.name) or path.name.startswith(f"sim-{SIM_VERSION}-"):
+    for path in (*cache.glob("sim-*.npz"), *cache.glob("features-*.npz"), *cache.glob("scores-*.json")):
+        if not re.fullmatch(r"(sim|features|scores)-[0-9a-f]{12}-.*", path.name) or (
+            path.name.split("-", 2)[1] == SIM_VERSION
+        ):
             continue
         try:
             size = path.stat().st_size
@@ -173,7 +172,7 @@ def simulated(seed: int, traces: int, seconds: float, cache: Path, jobs: int, la
 
 
 def labelled(paths: Sequence[Path]) -> list[Recording]:
-    """User traces; every fourth block of frames is held out."""
+    """User traces, whole (held-out data is chosen by recording: see :func:`split_recordings`)."""
     recs = []
     for path in paths:
         arrays = TraceArrays(path)
@@ -182,9 +181,49 @@ def labelled(paths: Sequence[Path]) -> list[Recording]:
         if not has_label.any():
             log.warning("%s has no labels: skipped", path)
             continue
-        held = (np.arange(len(chunk)) // SPLIT_BLOCK) % 4 == 3
-        recs.append(Recording(str(path), chunk, arrays.fps or 10.0, held))
+        recs.append(Recording(str(path), chunk, arrays.fps or 10.0, site=True))
     return recs
+
+
+def label_values(r: Recording) -> set[str]:
+    """The ``head=value`` labels that some frame of ``r`` carries."""
+    c = r.chunk
+    count = np.where(c.count >= 0, np.minimum(c.count, MAX_COUNT), -1)
+    out = set()
+    for name, y in (("presence", c.presence), ("count", count), ("posture", c.posture),
+                    ("orientation", c.orientation)):  # fmt: skip
+        out |= {f"{name}={LABELS[name][int(v)]}" for v in np.unique(y) if 0 <= v < len(LABELS[name])}
+    return out
+
+
+def split_recordings(recs: Sequence[Recording]) -> tuple[list[Recording], list[Recording], list[str]]:
+    """Training and held-out recordings, and notes on labels that could not be held out.
+
+    Whole recordings are held out, never parts: neighbouring frames of one
+    recording are nearly alike, so a held-out block of a recording trained on
+    scores what the model remembers, not what it learned. For every label value
+    carried by two recordings or more, one of them is held out (the last by
+    name, so the choice is stable), unless that would take the last training
+    recording of one of its labels.
+    """
+    values = {r.name: label_values(r) for r in recs}
+    held: set[str] = set()
+    notes = []
+    for value in sorted(set().union(*values.values())) if values else []:
+        having = sorted(r.name for r in recs if value in values[r.name])
+        if any(name in held for name in having):
+            continue
+        if len(having) < 2:
+            notes.append(f"{value}: only one recording ({having[0]}): trained on, no held-out figure")
+            continue
+        for name in reversed(having):
+            kept = [r.name for r in recs if r.name not in held and r.name != name]
+            if all(any(v in values[k] for k in kept) for v in values[name]):
+                held.add(name)
+                break
+        else:
+            notes.append(f"{value}: every recording of it is the last of another label: none held out")
+    return [r for r in recs if r.name not in held], [r for r in recs if r.name in held], notes
 
 
 @dataclass
@@ -196,9 +235,7 @@ class Dataset:
         return len(self.x)
 
 
-def to_dataset(
-    recs: Sequence[Recording], part: str = "all", keep_unseen: bool = False, stride: int = 1
-) -> Dataset:
+def to_dataset(recs: Sequence[Recording], keep_unseen: bool = False, stride: int = 1) -> Dataset:
     """Model inputs (each recording from a cold start) and per-head labels (-1: unlabelled).
 
     ``stride`` keeps every so many frames of simulated recordings (neighbouring
@@ -210,9 +247,7 @@ def to_dataset(
         c = r.chunk
         x: F32 = np.asarray(FeatureWindow().many(c.pixels, c.t, c.thermistor), dtype=np.float32)
         keep = np.ones(len(c), dtype=bool)
-        if r.heldout is not None and part != "all":
-            keep = r.heldout if part == "heldout" else ~r.heldout
-        if stride > 1 and r.heldout is None:
+        if stride > 1 and not r.site:
             offset = int(hashlib.sha256(r.name.encode()).hexdigest(), 16) % stride
             keep &= np.arange(len(c)) % stride == offset
         unseen = np.zeros(len(c), dtype=bool) if keep_unseen else unseen_at_start(c, x)
@@ -400,21 +435,8 @@ def pipeline_scores(model_path: Path, recs: Sequence[Recording]) -> dict[str, An
         c = r.chunk
         started = time.perf_counter()
         audiences = pipe.run(c.pixels, c.t, c.thermistor)
-        d = decisions_from(audiences, c, time.perf_counter() - started)
-        if r.heldout is not None:
-            d = _subset(d, r.heldout)
-        total.extend(d)
+        total.extend(decisions_from(audiences, c, time.perf_counter() - started))
     return score(total)
-
-
-def _subset(d: Decisions, keep: npt.NDArray[np.bool_]) -> Decisions:
-    return Decisions(
-        truth={k: v[keep] for k, v in d.truth.items()},
-        pred={k: v[keep] for k, v in d.pred.items()},
-        arrivals=[],
-        frames=int(keep.sum()),
-        seconds=d.seconds * float(keep.mean()) if len(keep) else 0.0,
-    )
 
 
 def overall(report: dict[str, Any]) -> float:
@@ -447,8 +469,54 @@ def plot(report: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+class Progress:
+    """One line that updates in place (carriage returns, never a line per step), with the time left."""
+
+    def __init__(self, total: int, label: str, stream: IO[str] | None = None, every_s: float = 0.2) -> None:
+        self.total = max(1, total)
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.every_s = every_s
+        self.started = time.monotonic()
+        self._last = -math.inf
+        self._width = 0
+
+    def update(self, done: int, extra: str = "") -> None:
+        now = time.monotonic()
+        if done < self.total and now - self._last < self.every_s:
+            return
+        self._last = now
+        elapsed = now - self.started
+        left = elapsed / done * (self.total - done) if done else math.nan
+        bar = "#" * round(20 * done / self.total)
+        text = (
+            f"{self.label} [{bar:<20}] {done}/{self.total} {_clock(elapsed)} elapsed, "
+            f"{_clock(left)} left{'  ' + extra if extra else ''}"
+        )
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write("\r" + text.ljust(self._width))
+        self._width = len(text)
+        self.stream.flush()
+
+    def close(self, text: str = "") -> None:
+        if text:
+            self._write(text)
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    m, s = divmod(round(seconds), 60)
+    return f"{m}:{s:02d}"
+
+
 def _progress(text: str, end: str = "\r") -> None:
-    sys.stderr.write(f"\x1b[2K{text}{end}" if sys.stderr.isatty() else (text + "\n" if text else ""))
+    """One updating line on stderr (carriage returns), ended by ``end="\\n"``."""
+    sys.stderr.write(f"\r{text}\x1b[K{end}" if sys.stderr.isatty() else f"\r{text}{end}")
     sys.stderr.flush()
 
 
@@ -463,6 +531,467 @@ def _fmt(report: dict[str, Any]) -> str:
     if lat is not None:
         extra.append(f"median arrival latency {lat:g} frames")
     return ", ".join(parts + extra)
+
+
+# ------------------------------------------------------------------ site tuning
+#: Rehearsal scenes come from a set the shipped model trained on (its ``2:2500:40``): mixed into every
+#: fine-tuning batch, they keep the general case in the loss.
+REHEARSAL_SEED = 2
+#: Guard scenes: the shipped model's held-out seed, trained on neither by it nor by any tune.
+GUARD_SEED = 1 + HELDOUT_SEED_OFFSET
+#: A tuned model may be at most this much worse than the shipped one on held-out simulated scenes,
+#: per label (accuracy) and in false presence.
+MARGIN = 0.02
+#: Bump when the cached feature sets change meaning (the simulator and input versions are in the key too).
+FEATURE_CACHE_VERSION = 1
+#: How often cached feature sets were built and reused (the tests read it: no timing involved).
+CACHE_STATS = {"built": 0, "reused": 0}
+#: Shown where a model's figure is missing (no frames carry that label).
+NONE = "-"
+
+
+def site_recordings(paths: Sequence[str]) -> list[Recording]:
+    """The labelled recordings in ``paths``; a folder without traces or labels is one clear error."""
+    recs = labelled(trace_files(paths))
+    if not recs:
+        raise UsageError(
+            f"{' '.join(paths)}: no recording carries a label; record with labels, e.g. "
+            "heatcast record ... --label count=0 (see README, Site tuning)"
+        )
+    return recs
+
+
+def sim_features(
+    seed: int, traces: int, seconds: float, stride: int, keep_unseen: bool, cache: Path, jobs: int, label: str
+) -> Dataset:
+    """Model inputs and labels of ``traces`` simulated scenes, computed once and cached.
+
+    The file is keyed by a hash of the simulator's and the input's versions and of the set's
+    seeds and sizes, so a changed simulator never feeds stale features.
+    """
+    from heatcast.sensor.sim import SIM_VERSION
+
+    versions = [FEATURE_CACHE_VERSION, SIM_VERSION, features.FEATURE_VERSION]
+    key = json.dumps([*versions, seed, traces, seconds, stride, keep_unseen, SLOW_SHARE])
+    path = cache / f"features-{SIM_VERSION}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                ds = Dataset(z["x"].astype(np.float32), {h: z[h].astype(np.int32) for h in HEADS})
+        except (OSError, ValueError, KeyError) as exc:  # a torn or foreign file: build it again
+            log.warning("%s: unreadable (%s): building it again", path, exc)
+        else:
+            CACHE_STATS["reused"] += 1
+            log.info("%s: reusing cached features of %d frames (%s)", label, len(ds), path.name)
+            return ds
+    recs = simulated(seed, traces, seconds, cache, jobs, label)
+    ds = to_dataset(recs, keep_unseen=keep_unseen, stride=stride)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    # float16 halves the file; the int8 input the model runs on is far coarser anyway
+    arrays: dict[str, Any] = {"x": ds.x.astype(np.float16), **ds.y}
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    CACHE_STATS["built"] += 1
+    log.info("%s: cached features of %d frames (%s)", label, len(ds), path.name)
+    return ds
+
+
+def _tensor_weights(path: Path) -> list[tuple[str, F32]]:
+    """(name, dequantised float array) of every constant weight and bias tensor of an int8 TFLite model."""
+    import tensorflow as tf
+
+    it = tf.lite.Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    out = []
+    for d in it.get_tensor_details():
+        q = d["quantization_parameters"]
+        name = str(d["name"])
+        is_weight = d["dtype"] == np.int8 and name.endswith(("/MatMul", "/convolution"))
+        is_bias = d["dtype"] == np.int32 and len(d["shape"]) == 1 and "BiasAdd" in name and len(q["scales"])
+        if not (is_weight or is_bias):
+            continue
+        raw = it.get_tensor(d["index"]).astype(np.float32)
+        axis = int(q["quantized_dimension"])
+        shape = [1] * raw.ndim
+        shape[axis] = -1
+        scales = np.asarray(q["scales"], np.float32).reshape(shape)
+        zeros = np.asarray(q["zero_points"], np.float32).reshape(shape)
+        out.append((name, (raw - zeros) * scales))
+    return out
+
+
+def keras_from_tflite(path: Path, seed: int) -> Any:
+    """The float Keras model rebuilt from an int8 TFLite model's dequantised weights.
+
+    Only the int8 model ships (and site models are int8 too), so fine-tuning starts from
+    what any heatcast model file holds: per-channel int8 weights are within half a
+    quantisation step of the float ones, which a few fine-tuning steps absorb.
+    """
+    import keras
+
+    model = build_model(seed)
+    tensors = _tensor_weights(path)
+    heads = {h: re.compile(rf"/{h}(_\d+)?/") for h in HEADS}
+
+    def head_of(name: str) -> str | None:
+        return next((h for h, pat in heads.items() if pat.search(name)), None)
+
+    trunk_w = {w.shape: w for n, w in tensors if w.ndim > 1 and head_of(n) is None}
+    trunk_b = {w.shape[0]: w for n, w in tensors if w.ndim == 1 and head_of(n) is None}
+    head_w = {head_of(n): w for n, w in tensors if w.ndim > 1 and head_of(n)}
+    head_b = {head_of(n): w for n, w in tensors if w.ndim == 1 and head_of(n)}
+    try:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                k = layer.kernel.shape  # (h, w, in, out); TFLite holds (out, h, w, in)
+                layer.set_weights([trunk_w[(k[3], k[0], k[1], k[2])].transpose(1, 2, 3, 0), trunk_b[k[3]]])
+            elif isinstance(layer, keras.layers.Dense):
+                k = layer.kernel.shape  # (in, out); TFLite holds (out, in)
+                if layer.name in HEADS:
+                    layer.set_weights([head_w[layer.name].T, head_b[layer.name]])
+                else:
+                    layer.set_weights([trunk_w[(k[1], k[0])].T, trunk_b[k[1]]])
+    except (KeyError, ValueError) as exc:
+        raise ModelError(
+            f"{path}: its layers do not match this trainer's network ({exc}); tune from the shipped "
+            "model (--base classify/model.tflite) or train anew with --from-scratch"
+        ) from None
+    return model
+
+
+def agreement(model: Any, tflite: Path, x: F32) -> dict[str, float]:
+    """Share of samples where the Keras model and the TFLite one pick the same class, per head."""
+    m = load_model(tflite)
+    ref = m.predict(m.quantize(x))
+    got = model.predict(x, verbose=0, batch_size=1024)
+    return {h: float((r.argmax(1) == g.argmax(1)).mean()) for h, r, g in zip(HEADS, ref, got, strict=True)}
+
+
+def fine_tune(
+    model: Any,
+    site: Dataset,
+    rehearsal: Dataset,
+    steps: int,
+    seed: int,
+    batch: int = 256,
+    lr: float = 1e-4,
+    rehearsal_share: float = 0.5,
+    distill: float = 1.0,
+    warm_objects: float = 0.1,
+    stream: IO[str] | None = None,
+) -> dict[str, float]:
+    """Fine-tune ``model`` in place: each batch mixes site frames with rehearsed simulated ones.
+
+    Site frames learn their labels. Rehearsed frames learn, with weight ``distill``, what the
+    model said before tuning (its soft outputs, on every head, labelled or not) and the rest
+    their labels: the general case stays in the loss as the model knew it, so a site whose
+    labels lean one way (many sitting, say) cannot drag the shipped behaviour after it.
+    """
+    import keras
+
+    teacher = keras.models.clone_model(model)
+    teacher.set_weights(model.get_weights())
+    schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=["categorical_crossentropy"] * len(HEADS),
+        loss_weights=[LOSS_WEIGHTS[h] for h in HEADS],
+    )
+    rng = np.random.default_rng([seed, 16])
+    n_rehearse = round(batch * rehearsal_share) if len(rehearsal) else 0
+    n_site = batch - n_rehearse
+    bar = Progress(steps, "fine-tuning", stream)
+    logs: dict[str, float] = {}
+    for k in range(1, steps + 1):
+        i = rng.integers(0, len(site), n_site)
+        j = rng.integers(0, max(1, len(rehearsal)), n_rehearse)
+        xb = augment(np.concatenate([site.x[i], rehearsal.x[j]]), rng, warm_objects)
+        soft = [np.asarray(t) for t in teacher(xb[n_site:], training=False)] if n_rehearse else None
+        targets, weights = [], []
+        for n, h in enumerate(HEADS):
+            y = np.concatenate([site.y[h][i], rehearsal.y[h][j]])
+            hard = np.eye(len(LABELS[h]), dtype=np.float32)[np.maximum(y, 0)]
+            w = (y >= 0).astype(np.float32)
+            if soft is not None:
+                labelled_share = np.where(y[n_site:, None] >= 0, 1.0 - distill, 0.0).astype(np.float32)
+                hard[n_site:] = labelled_share * hard[n_site:] + (1.0 - labelled_share) * soft[n]
+                w[n_site:] = np.maximum(w[n_site:], np.float32(distill > 0))
+            targets.append(hard)
+            weights.append(w)
+        logs = model.train_on_batch(xb, targets, sample_weight=weights, return_dict=True)
+        bar.update(k, f"loss {logs.get('loss', math.nan):.3f}")
+    bar.close(
+        f"fine-tuning: {steps} steps of {n_site} site + {n_rehearse} simulated frames in "
+        f"{_clock(time.monotonic() - bar.started)}, loss {logs.get('loss', math.nan):.3f}"
+    )
+    return logs
+
+
+def _accuracies(report: dict[str, Any] | None) -> dict[str, float | None]:
+    """Per-label accuracy and the false presence rate of a pipeline report (None: no such frames)."""
+    if report is None:
+        return {h: None for h in (*HEADS, "false presence")}
+    out: dict[str, float | None] = {h: report["labels"][h]["accuracy"] for h in HEADS}
+    out["false presence"] = report.get("false_presence_rate")
+    return out
+
+
+def guard(
+    shipped_sim: dict[str, Any],
+    tuned_sim: dict[str, Any],
+    before_site: dict[str, Any],
+    tuned_site: dict[str, Any],
+    margin: float = MARGIN,
+) -> list[str]:
+    """Why the tuned model must not be installed (empty: it may).
+
+    Refused when it is worse than the shipped model on held-out simulated scenes by more than
+    ``margin`` on any label (or in false presence), or worse than the model it started from on
+    the site's held-out recordings (mean accuracy over the labels they carry, or false presence
+    by more than ``margin``).
+    """
+    reasons = []
+    ship, tuned = _accuracies(shipped_sim), _accuracies(tuned_sim)
+    for name in HEADS:
+        a, b = ship[name], tuned[name]
+        if a is not None and b is not None and b < a - margin:
+            reasons.append(
+                f"held-out simulated scenes: {name} {b:.3f}, the shipped model {a:.3f} "
+                f"(more than {margin:g} worse)"
+            )
+    a, b = ship["false presence"], tuned["false presence"]
+    if a is not None and b is not None and b > a + margin:
+        reasons.append(f"held-out simulated scenes: false presence {b:.3f}, the shipped model {a:.3f}")
+    before, after = overall(before_site), overall(tuned_site)
+    if after < before:
+        reasons.append(f"held-out site recordings: mean accuracy {after:.3f}, before tuning {before:.3f}")
+    a, b = _accuracies(before_site)["false presence"], _accuracies(tuned_site)["false presence"]
+    if a is not None and b is not None and b > a + margin:
+        reasons.append(f"held-out site recordings: false presence {b:.3f}, before tuning {a:.3f}")
+    return reasons
+
+
+def comparison_table(columns: dict[str, dict[str, Any]]) -> str:
+    """Per-label figures side by side, one column per (set, model)."""
+
+    def cell(v: float | None) -> str:
+        return NONE if v is None else f"{v:.3f}"
+
+    accs = {k: _accuracies(r) for k, r in columns.items()}
+    width = max(14, *(len(k) for k in columns))
+    lines = ["label".ljust(16) + "".join(k.rjust(width + 2) for k in columns)]
+    for name in (*HEADS, "false presence"):
+        lines.append(name.ljust(16) + "".join(cell(accs[k][name]).rjust(width + 2) for k in columns))
+    means = "".join(f"{overall(r):.3f}".rjust(width + 2) for r in columns.values())
+    lines.append("mean accuracy".ljust(16) + means)
+    return "\n".join(lines)
+
+
+def _scores_cached(model: Path, recs: Sequence[Recording], cache: Path, key: str) -> dict[str, Any]:
+    """:func:`pipeline_scores`, cached by the model's bytes, the scene set and the pipeline's code."""
+    from heatcast.sensor.sim import SIM_VERSION
+
+    h = hashlib.sha256(model.read_bytes() + key.encode())
+    for source in sorted(Path(features.__file__).parent.glob("*.py")):  # the pipeline's code scores too
+        h.update(source.read_bytes())
+    digest = h.hexdigest()[:16]
+    path = cache / f"scores-{SIM_VERSION}-{digest}.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        pass
+    report = _slim(pipeline_scores(model, recs))
+    assert report is not None
+    path.write_text(json.dumps(report), encoding="utf-8")
+    return report
+
+
+def _base_model(args: argparse.Namespace) -> Path:
+    """The model to start from: --base, else the site model at --out if it loads, else the shipped one."""
+    from heatcast.classify.model import default_model_path
+
+    if args.base is not None:
+        load_model(args.base)  # a missing or damaged base is a clear error now, not a traceback later
+        return Path(args.base)
+    out: Path = args.out
+    if out.exists():
+        try:
+            load_model(out)
+        except HeatcastError as exc:
+            log.warning("%s cannot be tuned further (%s): starting from the shipped model", out, exc)
+        else:
+            return out
+    return default_model_path()
+
+
+def tune(args: argparse.Namespace, user: list[Recording]) -> int:
+    """Fine-tune a model on site recordings (minutes), refusing one that got worse (exit 1)."""
+    from heatcast.classify.model import default_model_path
+
+    started = time.monotonic()
+    if len(user) < 2:
+        raise UsageError(
+            f"only one labelled recording ({user[0].name}): record at least two of some situation "
+            "(e.g. two of the empty shop) so that one can be held out"
+        )
+    train_recs, held_recs, notes = split_recordings(user)
+    if not held_recs:
+        raise UsageError(
+            "too few recordings to hold one out: every label value is carried by one recording only; "
+            "record a second recording of at least one situation"
+        )
+    print(f"site recordings: {len(train_recs)} to train on, {len(held_recs)} held out, whole:")
+    for r in held_recs:
+        print(f"  held out: {r.name}")
+    for note in notes:
+        print(f"  {note}")
+    shipped = default_model_path()
+    base = _base_model(args)
+    cache: Path = args.cache
+    cache.mkdir(parents=True, exist_ok=True)
+    prune_stale(cache)
+    keep_unseen = args.keep_unseen or (
+        load_model(shipped).sidecar.get("training", {}).get("cold_start_unseen") == "kept"
+    )
+    rehearsal = sim_features(
+        REHEARSAL_SEED, args.rehearsal_traces, args.rehearsal_seconds, args.stride, keep_unseen, cache,
+        args.jobs, "rehearsal scenes",
+    )  # fmt: skip
+    guard_recs = simulated(
+        GUARD_SEED, args.guard_traces, args.guard_seconds, cache, args.jobs, "guard scenes"
+    )
+    site_train = to_dataset(train_recs, keep_unseen=keep_unseen)
+    if not len(site_train):
+        raise UsageError("the training recordings hold no frames; record longer (a minute or more each)")
+
+    model = keras_from_tflite(base, args.seed)
+    rng = np.random.default_rng([args.seed, 3])
+    probe = rehearsal.x[rng.choice(len(rehearsal), min(len(rehearsal), 2000), replace=False)]
+    agree = agreement(model, base, probe)
+    log.info(
+        "rebuilt %s as a float model: agrees with the int8 one on %s",
+        base, ", ".join(f"{h} {v:.1%}" for h, v in agree.items()),
+    )  # fmt: skip
+    fine_tune(model, site_train, rehearsal, args.steps, args.seed, lr=args.lr, distill=args.distill,
+              rehearsal_share=args.rehearsal_share, warm_objects=args.warm_objects)  # fmt: skip
+    calib = Dataset(np.concatenate([site_train.x, probe]), {})
+    blob = to_tflite(model, calib, args.seed)
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".new")
+    tmp_side = sidecar_path(tmp)
+    try:
+        tmp.write_bytes(blob)
+        tmp_side.write_text(json.dumps({"input": features.describe()}), encoding="utf-8")
+        guard_key = f"guard {GUARD_SEED} {args.guard_traces} {args.guard_seconds:g}"
+        bar = Progress(4 if base == shipped else 5, "scoring held-out data")
+        sim_ship = _scores_cached(shipped, guard_recs, cache, guard_key)
+        bar.update(1)
+        sim_tuned = _slim(pipeline_scores(tmp, guard_recs))
+        bar.update(2)
+        site_ship = _slim(pipeline_scores(shipped, held_recs))
+        bar.update(3)
+        site_base = site_ship if base == shipped else _slim(pipeline_scores(base, held_recs))
+        site_tuned = _slim(pipeline_scores(tmp, held_recs))
+        bar.close(f"scored {len(guard_recs)} simulated scenes and {len(held_recs)} site recordings")
+        assert sim_tuned is not None and site_ship is not None
+        assert site_base is not None and site_tuned is not None
+        cols = {"sim: shipped": sim_ship, "sim: tuned": sim_tuned, "site: shipped": site_ship}
+        if base != shipped:
+            cols["site: before"] = site_base
+        cols["site: tuned"] = site_tuned
+        print(
+            f"held-out simulated scenes ({len(guard_recs)}, seed {GUARD_SEED}, never trained on) and "
+            f"held-out site recordings ({len(held_recs)}, never trained on), through the whole pipeline:"
+        )
+        print(comparison_table(cols))
+        reasons = guard(sim_ship, sim_tuned, site_base, site_tuned, args.margin)
+        took = time.monotonic() - started
+        if reasons:
+            print(f"train_thermal: refused to install the tuned model ({_clock(took)}):", file=sys.stderr)
+            for reason in reasons:
+                print(f"  {reason}", file=sys.stderr)
+            print(
+                "  record more (or longer) site recordings, or lower --steps / --lr; "
+                f"{out} is unchanged",
+                file=sys.stderr,
+            )
+            return 1
+        base_side = load_model(base).sidecar
+        sidecar = {
+            "format": "heatcast-thermal-model",
+            "version": 1,
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "heads": list(HEADS),
+            "labels": {h: list(LABELS[h]) for h in HEADS},
+            "input": {**features.describe(), "dtype": "int8", "quantization": _input_quant(tmp)},
+            "model_bytes": len(blob),
+            "model_sha256": hashlib.sha256(blob).hexdigest(),
+            "parameters": int(model.count_params()),
+            "training": {
+                "mode": "site fine-tune",
+                "from": {
+                    "path": str(base),
+                    "sha256": hashlib.sha256(base.read_bytes()).hexdigest(),
+                    "date": base_side.get("date"),
+                    "rebuilt": "float Keras model from the int8 TFLite model's dequantised weights",
+                    "agreement": agree,
+                },
+                "seed": args.seed,
+                "steps": args.steps,
+                "learning_rate": args.lr,
+                "rehearsal": {
+                    "what": "simulated scenes mixed into every batch: the general case stays in the loss",
+                    "seed": REHEARSAL_SEED,
+                    "traces": args.rehearsal_traces,
+                    "seconds_10fps": args.rehearsal_seconds,
+                    "frame_stride": args.stride,
+                    "frames": len(rehearsal),
+                    "share_of_batch": args.rehearsal_share,
+                "distillation": args.distill,
+                },
+                "labelled_traces": [
+                    {"path": r.name, "frames": len(r.chunk), "sha256": _file_hash(Path(r.name))}
+                    for r in train_recs
+                ],
+                "frames": len(site_train),
+                "cold_start_unseen": "kept" if keep_unseen else "left out",
+                "classes": class_counts(site_train),
+                "sha256": data_hash(site_train),
+                "seconds": round(took, 1),
+            },
+            "heldout": {
+                "simulated": {
+                    "traces": len(guard_recs),
+                    "seed": GUARD_SEED,
+                    "seconds_10fps": args.guard_seconds,
+                    "shipped": sim_ship,
+                    "tuned": sim_tuned,
+                },
+                "labelled": {
+                    "split": "whole recordings, one per label value that several carry",
+                    "recordings": [r.name for r in held_recs],
+                    "notes": notes,
+                    "shipped": site_ship,
+                    **({"before": site_base} if base != shipped else {}),
+                    "tuned": site_tuned,
+                },
+                "guard": {
+                    "margin": args.margin,
+                    "rule": "at most margin worse than the shipped model on any label of the held-out "
+                    "simulated scenes; no worse than before on the held-out site recordings",
+                    "passed": True,
+                },
+                "score": overall(site_tuned),
+            },
+        }
+        os.replace(tmp, out)
+        sidecar_path(out).write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {out} ({len(blob)} bytes) and {sidecar_path(out).name}; site tune took {_clock(took)}")
+        return 0
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_side.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------ main
@@ -511,16 +1040,17 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--warm-objects",
         type=float,
-        default=0.0,
+        default=None,
         metavar="SHARE",
-        help="share of training samples given a body-warm object there since the cold start (default 0)",
+        help="share of training samples given a body-warm object there since the cold start "
+        "(default 0; 0.1 when fine-tuning, as the shipped model was trained)",
     )
     ap.add_argument(
         "--stride",
         type=int,
-        default=1,
+        default=None,
         metavar="K",
-        help="learn from every K-th frame of each simulated trace (default 1: all)",
+        help="learn from every K-th frame of each simulated trace (default 1: all; 4 when fine-tuning)",
     )
     ap.add_argument(
         "--keep-unseen",
@@ -529,10 +1059,64 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "(by their shape and warmth alone)",
     )
     ap.add_argument(
-        "--force", action="store_true", help="replace the model at --out even if it scores better"
+        "--force", action="store_true", help="replace a better model at --out (--from-scratch)"
     )
+    tune = ap.add_argument_group(
+        "site tuning (labelled traces given): fine-tune a model instead of training anew"
+    )
+    tune.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="train anew from random weights (the shipped model's recipe; slow) instead of fine-tuning",
+    )
+    tune.add_argument(
+        "--base", type=Path, default=None, metavar="MODEL",
+        help="model to start from (default: the site model at --out if there is one, else the shipped one)",
+    )  # fmt: skip
+    tune.add_argument("--steps", type=int, default=600, help="fine-tuning steps of 256 frames (default 600)")
+    tune.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (default 1e-4)")
+    tune.add_argument(
+        "--distill", type=float, default=1.0, metavar="W",
+        help="weight of the starting model's own outputs against the labels on rehearsed scenes (default 1)",
+    )  # fmt: skip
+    tune.add_argument(
+        "--rehearsal-traces", type=int, default=120,
+        help="simulated scenes rehearsed while tuning (default 120; their features are cached)",
+    )  # fmt: skip
+    tune.add_argument(
+        "--rehearsal-seconds", type=float, default=40.0, help="seconds per rehearsed scene (default 40)"
+    )
+    tune.add_argument(
+        "--rehearsal-share", type=float, default=0.5,
+        help="share of every batch taken from the rehearsed scenes (default 0.5)",
+    )  # fmt: skip
+    tune.add_argument(
+        "--guard-traces", type=int, default=20,
+        help="held-out simulated scenes the guard scores on (default 20, never trained on)",
+    )  # fmt: skip
+    tune.add_argument(
+        "--guard-seconds", type=float, default=60.0, help="seconds per guard scene (default 60)"
+    )
+    tune.add_argument(
+        "--margin", type=float, default=MARGIN,
+        help=f"how much worse than the shipped model on any held-out simulated label is refused "
+        f"(default {MARGIN:g})",
+    )  # fmt: skip
     ap.add_argument("-q", "--quiet", action="store_true", help="less output")
     args = ap.parse_args(argv)
+    tuning = bool(args.traces) and not args.from_scratch
+    if args.warm_objects is None:
+        args.warm_objects = 0.1 if tuning else 0.0
+    if args.stride is None:
+        args.stride = 4 if tuning else 1
+    shares = 0.0 <= args.rehearsal_share < 1.0 and 0.0 <= args.distill <= 1.0
+    if not shares or args.steps < 1 or args.lr <= 0 or args.margin < 0:
+        ap.error(
+            "--rehearsal-share must be in [0, 1), --distill in [0, 1], --steps 1 or more, --lr positive, "
+            "--margin 0 or more"
+        )
+    if args.rehearsal_traces < 1 or args.guard_traces < 1:
+        ap.error("--rehearsal-traces and --guard-traces must be 1 or more")
     if not 0.0 <= args.warm_objects <= 1.0:
         ap.error("--warm-objects must be between 0 and 1")
     if args.synthetic_traces < 0 or args.epochs < 1 or args.seconds <= 0 or args.jobs < 1 or args.stride < 1:
@@ -555,9 +1139,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    user = site_recordings(args.traces) if args.traces else []
+    if user and not args.from_scratch:
+        return tune(args, user)
+    return _main_scratch(args, user)
+
+
+def _main_scratch(args: argparse.Namespace, user: list[Recording]) -> int:
+    """Train from random weights on simulated scenes (the shipped model's recipe) plus any site recordings."""
     seed = args.seed
     n_held = args.heldout_traces if args.heldout_traces is not None else max(4, args.synthetic_traces // 5)
-    user = labelled(trace_files(args.traces)) if args.traces else []
+    user, user_held, notes = split_recordings(user)
+    for note in notes:
+        log.info("held-out recordings: %s", note)
     if args.synthetic_traces == 0 and not user:
         print(
             "train_thermal: error: nothing to train on: give --synthetic-traces N or labelled traces",
@@ -587,11 +1181,11 @@ def _main(args: argparse.Namespace) -> int:
         if args.synthetic_traces
         else []
     )
-    train_ds = to_dataset(sim_train, part="train", keep_unseen=args.keep_unseen, stride=args.stride)
+    train_ds = to_dataset(sim_train, keep_unseen=args.keep_unseen, stride=args.stride)
     n_sim = len(train_ds)
     if user:
         # A few minutes recorded on site would drown among hours of simulation.
-        mine = to_dataset(user, part="train", keep_unseen=args.keep_unseen)
+        mine = to_dataset(user, keep_unseen=args.keep_unseen)
         reps = max(1, args.trace_weight)
         train_ds = Dataset(
             np.concatenate([train_ds.x, *([mine.x] * reps)]),
@@ -615,19 +1209,22 @@ def _main(args: argparse.Namespace) -> int:
     tmp_side.write_text(json.dumps({"input": features.describe()}), encoding="utf-8")
     try:
         held_sim = pipeline_scores(tmp, sim_held) if sim_held else None
-        held_user = pipeline_scores(tmp, user) if user else None
+        held_user = pipeline_scores(tmp, user_held) if user_held else None
         if held_sim:
             print(f"held-out simulated ({len(sim_held)} traces): {_fmt(held_sim)}")
         if held_user:
-            print(f"held-out part of labelled traces: {_fmt(held_user)}")
+            print(f"held-out site recordings ({len(user_held)}, never trained on): {_fmt(held_user)}")
         primary = held_sim or held_user
-        assert primary is not None
+        if primary is None:
+            raise UsageError(
+                "nothing held out to judge the model on: give --synthetic-traces N or two recordings or more"
+            )
         new_score = overall(primary)
         if out.exists() and not args.force:
             try:
                 old = load_model(out)
                 del old
-                held_recs = sim_held or user
+                held_recs = sim_held or user_held
                 old_score = overall(pipeline_scores(out, held_recs))
             except HeatcastError as exc:
                 log.info("the existing %s cannot be scored (%s): replacing it", out, exc)
@@ -688,7 +1285,12 @@ def _main(args: argparse.Namespace) -> int:
                     "seed": seed + HELDOUT_SEED_OFFSET,
                     "report": _slim(held_sim),
                 },
-                "labelled": {"split": f"every 4th block of {SPLIT_BLOCK} frames", "report": _slim(held_user)},
+                "labelled": {
+                    "split": "whole recordings, one per label value that several carry",
+                    "recordings": [r.name for r in user_held],
+                    "notes": notes,
+                    "report": _slim(held_user),
+                },
                 "score": new_score,
             },
         }
