@@ -15,6 +15,22 @@ def privacy_statement(config: Config) -> str:
     days = config.content.retention_days
     nfc = "on" if config.nfc_enabled else "off"
     page = f"http://{config.page.host}:{config.page.port}/" if config.page.enabled else "off"
+    f = config.fleet
+    if f.enabled:
+        fleet = (
+            f"With the fleet on (fleet.enabled), to the broker {f.broker} as heatcast/{f.site}/...:\n"
+            "  aggregates only: each minute, per audience bucket, the counts of showings, visits,\n"
+            "  people who had the chance to see and who watched, and seconds of attention and\n"
+            "  dwell; the same per video (by its link) with the taps; every minute the kiosk's\n"
+            "  health (sensor working, frames read, tag, page, free disk, queue backlog); online or\n"
+            "  offline."
+            + (" For Home Assistant, the people count (0 to 4) and presence." if f.homeassistant else "")
+            + "\n  Never a frame, a temperature, a position, a track or anything about one person.\n"
+            f"  Unsent aggregates wait in {config.data_dir / 'fleet-outbox.db'} till the broker takes them.\n"
+            "  From the broker comes only the catalogue, signed with the site secret."
+        )
+    else:
+        fleet = "Nothing leaves this machine (the fleet is off: fleet.enabled = false)."
     return f"""\
 heatcast privacy statement
 
@@ -51,7 +67,8 @@ For how long
   checked at start and then once a day. The catalogue stays until you change it.
 
 What is sent
-  Nothing leaves this machine. The billboard page ({page}) embeds the chosen
+  {fleet}
+  The billboard page ({page}) embeds the chosen
   YouTube video (youtube-nocookie.com); the screen's browser loads it from
   YouTube like any web page. The NFC tag (NFC: {nfc}) holds only the video's
   link; the QR code on the page holds the same link.
