@@ -22,8 +22,10 @@ simulator versions, which are never read again, are deleted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import math
@@ -875,7 +877,8 @@ def tune(args: argparse.Namespace, user: list[Recording]) -> int:
     fine_tune(model, site_train, rehearsal, args.steps, args.seed, lr=args.lr, distill=args.distill,
               rehearsal_share=args.rehearsal_share, warm_objects=args.warm_objects)  # fmt: skip
     calib = Dataset(np.concatenate([site_train.x, probe]), {})
-    blob = to_tflite(model, calib, args.seed)
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its saved graph on stdout
+        blob = to_tflite(model, calib, args.seed)
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".new")
