@@ -60,7 +60,10 @@ def test_everything_published_during_a_replayed_demo_is_aggregates_only(tmp_path
         assert kiosk.drain(30)
     finally:
         kiosk.close(timeout=10)
-    wait_for(lambda: any(t == "heatcast/s1/k1/state" and p == b"offline" for t, p, _r in listener.messages), 20)
+    def went_offline() -> bool:
+        return any(t == "heatcast/s1/k1/state" and p == b"offline" for t, p, _r in listener.messages)
+
+    wait_for(went_offline, 20)
     time.sleep(0.3)
     listener.close()
     broker.stop()
