@@ -34,9 +34,11 @@ the counter gained between two of heatcast's sessions were phones.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -441,20 +443,11 @@ class TagWriter:
         """A short session that reads the tag's NFC counter and nothing else (no tap counted)."""
         start = self.counters
         tag = self._connect()
-        try:
+        with self._session("its counter was read"):
             report = TagReport(self.reader_name, product_of(tag), bytes(tag.identifier).hex().upper())
             key = tag_key(secret, bytes(tag.identifier)) if secret is not None else None
             tag, value = self._read_cnt(tag, key)
             report.counter_before = report.counter_after = value
-        except NfcError:
-            raise
-        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-            raise TagWriteError(f"the tag stopped answering while its counter was read ({exc})") from None
-        except OSError as exc:
-            self.close()
-            raise ReaderUnavailable(f"NFC reader {self.path} stopped answering ({exc})") from None
-        finally:
-            self.mute()
         end = self.counters
         report.page_writes, report.exchanges = end[0] - start[0], end[1] - start[1]
         return report
@@ -493,6 +486,21 @@ class TagWriter:
             "file), or replace the sticker with a new NTAG213/215/216"
         )
 
+    @contextlib.contextmanager
+    def _session(self, doing: str) -> Iterator[None]:
+        """A session with the tag: its failures as heatcast's errors, and the field off after."""
+        try:
+            yield
+        except NfcError:
+            raise
+        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
+            raise TagWriteError(f"the tag stopped answering while {doing} ({exc})") from None
+        except OSError as exc:
+            self.close()
+            raise ReaderUnavailable(f"NFC reader {self.path} stopped answering ({exc})") from None
+        finally:
+            self.mute()
+
     def _torn_protection(self, tag: Any, key: bytes) -> bool:
         """Whether a protect() torn between its page writes left the factory password, or ours
         with the factory PACK (what :meth:`_authenticate` accepts to finish the job)."""
@@ -513,7 +521,7 @@ class TagWriter:
         """
         start = self.counters
         tag = self._connect()
-        try:
+        with self._session("it was read"):
             key = tag_key(secret, bytes(tag.identifier)) if secret is not None else None
             tag, counter = self._read_cnt(tag, key)  # before any READ: this reading is no tap
             report = self._describe(tag)
@@ -529,15 +537,6 @@ class TagWriter:
                     )
                 elif not report.writable:
                     report.notes.append("the site secret does not open this tag (wrong password)")
-        except NfcError:
-            raise
-        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-            raise TagWriteError(f"the tag stopped answering while it was read ({exc})") from None
-        except OSError as exc:
-            self.close()
-            raise ReaderUnavailable(f"NFC reader {self.path} stopped answering ({exc})") from None
-        finally:
-            self.mute()
         end = self.counters
         report.page_writes, report.exchanges = end[0] - start[0], end[1] - start[1]
         return report
